@@ -1,0 +1,85 @@
+"""Console scripts: thin wrappers that parse, call the core, and turn UserError into one line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from gan_cli.compose import check_overrides, describe_compose_error, register_all
+from gan_cli.errors import UserError
+
+log = logging.getLogger("gan_cli")
+HYDRA_FLAGS_WITHOUT_WORK = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version", "--shell-completion", "-sc")
+
+
+def fail(program: str, message: str, code: int = 2) -> NoReturn:
+    print(f"{program}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def train_main() -> None:
+    """``gan-train [-m] key=value ...``"""
+    args = sys.argv[1:]
+    register_all()
+    multirun = "-m" in args or "--multirun" in args
+    flags = [a for a in args if a.startswith("-") and a not in ("-m", "--multirun")]
+    if not flags:
+        try:
+            check_overrides([a for a in args if not a.startswith("-")], multirun)
+        except UserError as error:
+            fail("gan-train", str(error))
+    hydra_train()
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def hydra_train(cfg: DictConfig):
+    from gan_cli.train import train
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        return train(cfg, run_dir)
+    except UserError as error:
+        log.error(str(error))
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            print(f"gan-train: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
+            return {"status": "failed", "error": str(error)}
+        fail("gan-train", str(error))
+
+
+def sample_main() -> None:
+    """``gan-sample ckpt=PATH [n=64] [individual=true] [out=DIR] [seed=0] ...``"""
+    from gan_cli.sample import SampleConfig, sample
+
+    try:
+        cfg = parse_key_values(SampleConfig, sys.argv[1:], "gan-sample")
+        for path in sample(cfg):
+            print(path)
+    except UserError as error:
+        fail("gan-sample", str(error))
+
+
+def parse_key_values(schema: type, args: list[str], program: str):
+    """key=value arguments merged onto a typed schema; unknown keys and wrong types are UserErrors."""
+    if any(a in ("-h", "--help") for a in args):
+        print(f"usage: {program} key=value ...\n\n{OmegaConf.to_yaml(OmegaConf.structured(schema))}")
+        sys.exit(0)
+    bad = [a for a in args if "=" not in a]
+    if bad:
+        raise UserError(f"argument '{bad[0]}' is not key=value; e.g. {program} ckpt=outputs/.../last.pt")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(args))
+        missing = sorted(OmegaConf.missing_keys(merged))
+        if missing:
+            raise UserError(f"missing required argument {missing[0]}=...; e.g. {program} ckpt=outputs/.../checkpoints/last.pt")
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as error:
+        raise UserError(describe_compose_error(error)) from None

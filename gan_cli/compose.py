@@ -1,0 +1,93 @@
+"""Compose gan-train's config outside Hydra's entry point, to check overrides before any work starts.
+
+Hydra reports composition problems over several lines; these helpers turn them into one line that
+names the key and the fix, and check every combination of a sweep before the first job runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from gan_cli.config import check_config, register_configs
+from gan_cli.errors import UserError
+from gan_cli.families import MODEL_SCHEMAS, load_families
+
+CONFIG_MODULE = "gan_cli.conf"
+MAX_CHECKED_JOBS = 256
+
+
+def register_all() -> None:
+    """Make every family's schema known to Hydra before anything composes."""
+    load_families()
+    register_configs(MODEL_SCHEMAS)
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config gan-train would run with, for tests and for checking overrides."""
+    register_all()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
+            return compose("config", overrides=overrides)
+    except Exception as error:  # Hydra and OmegaConf raise many types; all are input problems here
+        raise UserError(describe_compose_error(error)) from None
+
+
+def sweep_combinations(overrides: list[str]) -> list[list[str]]:
+    """Every job a multirun would launch, as a list of plain overrides each."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as error:
+        raise UserError(describe_compose_error(error)) from None
+    choices = []
+    for override in parsed:
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([override.input_line])
+    return [list(combo) for combo in itertools.islice(itertools.product(*choices), MAX_CHECKED_JOBS)]
+
+
+def check_overrides(overrides: list[str], multirun: bool) -> None:
+    """Compose and range-check every job's config; the first problem is a one-line UserError."""
+    own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    for combo in sweep_combinations(own) if multirun else [own]:
+        check_config(compose_config(combo))
+
+
+def describe_compose_error(error: BaseException) -> str:
+    """One line for a Hydra/OmegaConf composition error: what is wrong and how to fix it."""
+    text = " ".join(str(error).split())
+    missing = re.search(r"Could not find '([\w-]+)/([^']+)'", text)
+    if missing:
+        group, name = missing.groups()
+        options = re.search(rf"Available options in '{group}':(.*?)(Config search path|$)", text)
+        names = [n for n in (options.group(1).split() if options else []) if not n.endswith("_schema")]
+        return f"unknown {group} '{name}'; choose one of: {', '.join(names)} (e.g. {group}={names[0] if names else 'NAME'})"
+    cause = omegaconf_cause(error)
+    if isinstance(cause, ValidationError):
+        key = cause.full_key or "?"
+        reason = " ".join(str(cause.msg).split("full_key:")[0].split())
+        return f"wrong type for '{key}': {reason}; see `gan-train --cfg job` for its current value"
+    if isinstance(cause, ConfigKeyError) or "Could not override" in text or "not in struct" in text:
+        key = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)'", text)
+        name = key.group(1) if key else (cause.full_key if cause else "?")
+        return f"unknown config key '{name}'; check the spelling (`gan-train --cfg job` lists every key)"
+    return f"bad override: {text[:300]}"
+
+
+def omegaconf_cause(error: BaseException) -> OmegaConfBaseException | None:
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OmegaConfBaseException):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -1,0 +1,63 @@
+"""Any folder of images, with ImageFolder semantics: class subfolders, if present, give the labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from rich.progress import track
+
+from gan_cli.data.memory import InMemoryImages
+from gan_cli.errors import UserError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def find_classes(root: Path) -> list[str]:
+    """Subfolders holding images are classes; none means an unlabeled folder."""
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and list_images(d))
+
+
+def load_image(path: Path, channels: int, size: int) -> np.ndarray:
+    """Read, convert to L or RGB, scale the short side to ``size`` and center-crop a square."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            scale = size / min(image.size)
+            width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+            image = image.resize((width, height), Image.Resampling.BICUBIC)
+            left, top = (width - size) // 2, (height - size) // 2
+            image = image.crop((left, top, left + size, top + size))
+            pixels = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise UserError(f"cannot read image {path} ({error}); remove or replace that file") from None
+    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0) -> InMemoryImages:
+    if not path:
+        raise UserError("data=image_folder needs a folder; pass data.path=/path/to/images")
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise UserError(f"data.path={path} is not a folder; point data.path at a folder of images")
+    if channels not in (1, 3):
+        raise UserError(f"data.channels={channels} is not supported; use 1 (grayscale) or 3 (RGB)")
+    classes = find_classes(root)
+    files = [f for c in classes for f in list_images(root / c)] if classes else list_images(root)
+    if not files:
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise UserError(f"no images found in {root}; add image files ({suffixes}) or class subfolders of them")
+    if limit:
+        files = files[:limit]
+    pixels = [load_image(f, channels, size) for f in track(files, description="loading images", transient=True)]
+    labels = None
+    if classes:
+        index = {name: i for i, name in enumerate(classes)}
+        labels = torch.tensor([index[f.relative_to(root).parts[0]] for f in files], dtype=torch.long)
+    return InMemoryImages(torch.from_numpy(np.stack(pixels)), labels, len(classes), tuple(classes))

@@ -1,0 +1,94 @@
+"""Small image datasets held as one uint8 tensor on the training device, normalised per batch.
+
+For MNIST-sized data this replaces a per-image PIL pipeline: a batch is one index and one fused
+multiply-add, with no worker processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from gan_cli.families.base import Batch, DataInfo
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a uint8 [N, C, H, W] tensor once, with antialiasing, back to uint8."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
+
+
+@dataclass
+class InMemoryImages:
+    """Images as uint8 [N, C, S, S] with optional int64 labels, already at the model's size."""
+
+    images: torch.Tensor
+    labels: Optional[torch.Tensor] = None
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def info(self) -> DataInfo:
+        return DataInfo(channels=self.images.shape[1], image_size=self.images.shape[-1], num_classes=self.num_classes)
+
+    def to(self, device: torch.device) -> "InMemoryImages":
+        labels = None if self.labels is None else self.labels.to(device)
+        return InMemoryImages(self.images.to(device), labels, self.num_classes, self.class_names)
+
+    def batch(self, indices: torch.Tensor, memory_format=torch.contiguous_format) -> Batch:
+        images = self.images[indices].to(memory_format=memory_format).float().mul_(2 / 255).sub_(1)
+        batch = {"image": images}
+        if self.labels is not None:
+            batch["label"] = self.labels[indices]
+        return batch
+
+
+class BatchStream:
+    """Endless shuffled batches, epoch after epoch, resumable from ``state_dict``.
+
+    Each epoch's order comes from (seed, epoch) alone, so a resumed run sees exactly the batches the
+    uninterrupted run would have seen. Batches never straddle epochs; the remainder is dropped.
+    """
+
+    def __init__(self, dataset: InMemoryImages, batch_size: int, seed: int, memory_format=torch.contiguous_format):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.seed = seed
+        self.memory_format = memory_format
+        self.epoch = 0
+        self.position = 0
+        self._order = self._epoch_order()
+
+    def _epoch_order(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(len(self.dataset), generator=generator).to(self.dataset.images.device)
+
+    def __next__(self) -> Batch:
+        if self.position + self.batch_size > len(self.dataset):
+            self.epoch += 1
+            self.position = 0
+            self._order = self._epoch_order()
+        indices = self._order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.dataset.batch(indices, self.memory_format)
+
+    def __iter__(self):
+        return self
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.dataset) // self.batch_size
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
+        self._order = self._epoch_order()

@@ -1,0 +1,50 @@
+"""The classic setup shared by the MLP GAN and DCGAN: G maps noise z to an image, D scores images."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from gan_cli.families.base import Batch, Family, GridSpec, OptimizerSpec, Phase
+from gan_cli.losses import d_outputs, discriminator_loss, generator_loss
+
+
+class NoiseToImageFamily(Family):
+    """Alternating D and G phases; subclasses only build the networks "G" and "D"."""
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_cfg.nz
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"g": OptimizerSpec(("G",), role="g"), "d": OptimizerSpec(("D",), role="d")}
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps),
+            Phase("g", "g", ("G",), self.generator_phase),
+        ]
+
+    def discriminator_phase(self, batch: Batch):
+        real = batch["image"]
+        fake = self.networks["G"](self.sample_latent(real.shape[0]))
+        real_logits = self.networks["D"](real)
+        fake_logits = self.networks["D"](fake)
+        loss = discriminator_loss(real_logits, fake_logits, self.loss_cfg.real_label)
+        return loss, {"loss/d": loss.detach(), **d_outputs(real_logits, fake_logits)}
+
+    def generator_phase(self, batch: Batch):
+        fake = self.networks["G"](self.sample_latent(batch["image"].shape[0]))
+        loss = generator_loss(self.networks["D"](fake), self.loss_cfg.g)
+        return loss, {"loss/g": loss.detach()}
+
+    def grid_inputs(self, num_samples: int, generator: torch.Generator) -> GridSpec:
+        z = torch.randn(num_samples, self.latent_dim, generator=generator).to(self.device)
+        return GridSpec({"z": z}, nrow=max(1, round(math.sqrt(num_samples))))
+
+    def generate(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.networks["G"](inputs["z"])

@@ -1,0 +1,42 @@
+"""The rich progress bar during training and the table at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+SHOWN = (("loss/d", "D loss"), ("loss/g", "G loss"), ("d/real", "D(x)"), ("d/fake", "D(G(z))"))
+
+
+def training_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[figures]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def describe_figures(scalars: dict[str, float]) -> str:
+    """The short line beside the bar: losses, D's outputs and speed."""
+    parts = [f"{label} {scalars[key]:.3f}" for key, label in SHOWN if key in scalars]
+    if "perf/images_per_s" in scalars:
+        parts.append(f"{scalars['perf/images_per_s']:.0f} img/s")
+    return "  ".join(parts)
+
+
+def summary_table(summary: dict[str, Any], run_dir: Path) -> Table:
+    table = Table(title="gan-train", show_header=False)
+    table.add_column("figure", style="bold")
+    table.add_column("value")
+    for key, value in summary.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    table.add_row("run directory", str(run_dir))
+    return table

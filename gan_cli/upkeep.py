@@ -1,0 +1,135 @@
+"""Everything periodic in a run, in one place: scalars, sample grids, checkpoints and progress."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from torch.utils.tensorboard import SummaryWriter
+
+from gan_cli.artifacts import image_grid, save_png, write_gif, write_json
+from gan_cli.errors import UserError
+from gan_cli.families.base import Scalars
+from gan_cli.progress import describe_figures, summary_table, training_progress
+from gan_cli.train import TrainingRun, generate_grid_images, is_finite_network, save_checkpoints
+
+
+class ScalarMeter:
+    """Averages each scalar over a logging interval, and measures images per second."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.images = 0
+        self.started = time.perf_counter()
+
+    def add(self, scalars: Scalars, images: int) -> None:
+        for key, value in scalars.items():
+            self.sums[key] = self.sums.get(key, 0) + value.float()
+        self.count += 1
+        self.images += images
+
+    def take(self) -> dict[str, float]:
+        """The interval's means and throughput; starts a new interval."""
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        means = {key: float(total) / self.count for key, total in self.sums.items()}
+        means["perf/images_per_s"] = self.images / seconds
+        self.__init__()
+        return means
+
+
+class Upkeep:
+    """Owns the TensorBoard writer and the progress bar; called once per step."""
+
+    def __init__(self, run: TrainingRun, console: Console):
+        self.run = run
+        self.console = console
+        self.meter = ScalarMeter()
+        self.latest: dict[str, float] = {}
+        self.started = time.perf_counter()
+        self.first_step = run.step
+        self.writer = SummaryWriter(log_dir=str(run.run_dir / "tb"), purge_step=run.step + 1 if run.step else None)
+        self.progress = training_progress(console)
+        self.task = self.progress.add_task("train", total=run.total_steps, completed=run.step, figures="")
+
+    def __enter__(self) -> "Upkeep":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.progress.stop()
+        self.writer.close()
+
+    def start(self) -> None:
+        self.log_hyperparameters()
+        if self.run.step == 0:
+            self.save_grid()
+
+    def after_step(self, scalars: Scalars) -> None:
+        run, every = self.run, self.run.cfg.train
+        images_per_step = run.cfg.train.batch_size * run.cfg.train.d_steps
+        self.meter.add(scalars, images_per_step)
+        last = run.step == run.total_steps
+        if run.step % every.log_every == 0 or last:
+            self.log_scalars()
+        if run.step % every.sample_every == 0 or last:
+            self.save_grid()
+        if run.step % every.checkpoint_every == 0 or last:
+            self.save_checkpoint(periodic=run.step % every.checkpoint_every == 0)
+        self.progress.update(self.task, completed=run.step, figures=describe_figures(self.latest))
+
+    def log_scalars(self) -> None:
+        self.latest = self.meter.take()
+        for key, value in self.latest.items():
+            self.writer.add_scalar(key, value, self.run.step)
+        for name, optimizer in self.run.optimizers.items():
+            self.writer.add_scalar(f"lr/{name}", optimizer.param_groups[0]["lr"], self.run.step)
+
+    def save_grid(self) -> Path:
+        grid = image_grid(generate_grid_images(self.run.family, self.run.grid), self.run.grid.nrow)
+        self.writer.add_image("samples", grid, self.run.step)
+        return save_png(grid, self.run.sample_dir / f"step_{self.run.step:07d}.png")
+
+    def save_checkpoint(self, periodic: bool) -> Path:
+        if not is_finite_network(self.run.family):
+            raise UserError(
+                f"step {self.run.step}: the weights hold NaN or Inf; kept the last good checkpoint in "
+                f"{self.run.checkpoint_dir}. Lower optimizer.lr and resume from it"
+            )
+        try:
+            return save_checkpoints(self.run, self.latest, periodic)
+        except OSError as error:
+            raise UserError(
+                f"cannot write a checkpoint in {self.run.checkpoint_dir} ({error.strerror}); "
+                "free disk space or make the output folder writable, then resume=auto"
+            ) from None
+
+    def log_hyperparameters(self) -> None:
+        cfg = self.run.cfg
+        rows = [f"|{section}.{key}|{value}|" for section in ("model", "data", "optimizer", "train", "loss") for key, value in cfg[section].items()]
+        self.writer.add_text("hyperparameters", "|key|value|\n|-|-|\n" + "\n".join(rows), self.run.step)
+
+    def finish(self) -> dict[str, Any]:
+        """Write the progress GIF and summary.json, and print the final table."""
+        run = self.run
+        gif = write_gif(sorted(run.sample_dir.glob("step_*.png")), run.sample_dir / "progress.gif")
+        seconds = time.perf_counter() - self.started
+        summary = {
+            "model": run.cfg.model.name,
+            "data": run.cfg.data.name,
+            "steps": run.step,
+            "steps_this_session": run.step - self.first_step,
+            "skipped_steps": run.skipped_steps,
+            "wall_s": round(seconds, 2),
+            **{key: round(value, 5) for key, value in self.latest.items()},
+            "checkpoint": str(run.checkpoint_dir / "last.pt"),
+            "samples": str(gif) if gif else None,
+            "run_dir": str(run.run_dir),
+        }
+        write_json(summary, run.run_dir / "summary.json")
+        self.progress.stop()
+        self.console.print(summary_table(summary, run.run_dir))
+        return summary
