@@ -15,6 +15,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.compose import check_overrides, describe_compose_error, register_all
 from gan_cli.errors import UserError
+from gan_cli.resume import override_key, resume_arguments
+from gan_cli.signals import TrainingInterrupted
 
 log = logging.getLogger("gan_cli")
 HYDRA_FLAGS_WITHOUT_WORK = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version", "--shell-completion", "-sc")
@@ -31,11 +33,16 @@ def train_main() -> None:
     register_all()
     multirun = "-m" in args or "--multirun" in args
     flags = [a for a in args if a.startswith("-") and a not in ("-m", "--multirun")]
-    if not flags:
-        try:
+    try:
+        if any(override_key(a) == "resume" for a in args):
+            if multirun:
+                raise UserError("resume= continues one run; drop -m, or resume each sweep job's directory")
+            args = resume_arguments(args)
+        if not flags:
             check_overrides([a for a in args if not a.startswith("-")], multirun)
-        except UserError as error:
-            fail("gan-train", str(error))
+    except UserError as error:
+        fail("gan-train", str(error))
+    sys.argv = [sys.argv[0], *args]
     hydra_train()
 
 
@@ -47,6 +54,9 @@ def hydra_train(cfg: DictConfig):
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         return train(cfg, run_dir)
+    except TrainingInterrupted as interrupted:
+        log.warning(str(interrupted))
+        fail("gan-train", str(interrupted), interrupted.exit_code)
     except UserError as error:
         log.error(str(error))
         if hydra_cfg.mode == RunMode.MULTIRUN:

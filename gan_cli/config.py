@@ -82,6 +82,7 @@ class TrainConfig:
     sample_every: int = 250  # sample grid from the fixed latents
     checkpoint_every: int = 500  # step_XXXXXXX.pt beside last.pt
     keep_last: int = 0  # keep only the newest K periodic checkpoints (0 keeps all)
+    best_metric: Optional[str] = None  # a logged scalar to minimise, e.g. loss/recon; keeps best.pt
     num_samples: int = 64  # images in each sample grid
     nan_policy: NanPolicy = NanPolicy.stop
     deterministic: bool = False  # deterministic kernels, for bit-exact resume checks
@@ -151,3 +152,10 @@ def check_config(cfg) -> None:
 def default_example(key: str) -> str:
     examples = {"optimizer": "2e-4", "model.image_size": "32", "train.batch_size": "128", "train.steps": "2000"}
     return next((value for prefix, value in examples.items() if key.startswith(prefix)), "1")
+
+
+def learning_rates(optimizer_cfg) -> dict[str, float]:
+    """The rate for each optimizer role; optimizer.lr, when set, is both."""
+    if optimizer_cfg.lr is not None:
+        return {"g": optimizer_cfg.lr, "d": optimizer_cfg.lr}
+    return {"g": optimizer_cfg.lr_g, "d": optimizer_cfg.lr_d}

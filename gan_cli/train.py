@@ -7,7 +7,7 @@ grids, checkpoints, progress) in one place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,13 +15,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from gan_cli.checkpoint import FORMAT, atomic_save, capture_rng_state
-from gan_cli.config import NanPolicy, check_config
+from gan_cli.checkpoint import FORMAT, atomic_save, capture_rng_state, load_checkpoint
+from gan_cli.config import NanPolicy, check_config, learning_rates
 from gan_cli.data import BatchStream, build_dataset
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.base import GridSpec, Phase, Scalars
+from gan_cli.resume import apply_learning_rates, check_changes, config_changes, restore_run
 from gan_cli.runtime import Runtime, make_runtime, seed_everything
+from gan_cli.signals import StopRequests, TrainingInterrupted
 
 GRID_SEED = 1234  # the fixed latents for sample grids do not depend on the training seed
 
@@ -46,7 +48,7 @@ class TrainingRun:
     scaler: Optional[torch.amp.GradScaler] = None
     step: int = 0
     skipped_steps: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    best: Optional[float] = None  # the best value of train.best_metric so far
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -65,9 +67,7 @@ def build_family(model_cfg, data: DataInfo, cfg: DictConfig) -> Family:
 def build_optimizers(family: Family, optimizer_cfg) -> dict[str, torch.optim.Optimizer]:
     if optimizer_cfg.name != "adam":
         raise UserError(f"optimizer.name={optimizer_cfg.name} is not known; use optimizer=adam")
-    rates = {"g": optimizer_cfg.lr_g, "d": optimizer_cfg.lr_d}
-    if optimizer_cfg.lr is not None:
-        rates = {"g": optimizer_cfg.lr, "d": optimizer_cfg.lr}
+    rates = learning_rates(optimizer_cfg)
     betas = (optimizer_cfg.beta1, optimizer_cfg.beta2)
     optimizers = {}
     for name, spec in family.optimizers().items():
@@ -183,18 +183,37 @@ def checkpoint_payload(run: TrainingRun, metrics: dict[str, float]) -> dict[str,
         "data": run.stream.state_dict(),
         "grid": {"inputs": {k: v.cpu() for k, v in run.grid.inputs.items()}, "nrow": run.grid.nrow},
         "metrics": metrics,
+        "best": run.best,
     }
 
 
 def save_checkpoints(run: TrainingRun, metrics: dict[str, float], periodic: bool) -> Path:
-    """Write last.pt (and step_XXXXXXX.pt when periodic), pruning old periodic ones past keep_last."""
+    """Write last.pt (and step_XXXXXXX.pt when periodic, best.pt when the metric improved),
+    pruning old periodic ones past keep_last."""
+    improved = update_best(run, metrics)
     payload = checkpoint_payload(run, metrics)
     last = run.checkpoint_dir / "last.pt"
     atomic_save(payload, last)
     if periodic:
         atomic_save(payload, run.checkpoint_dir / f"step_{run.step:07d}.pt")
         prune_checkpoints(run.checkpoint_dir, run.cfg.train.keep_last)
+    if improved:
+        atomic_save(payload, run.checkpoint_dir / "best.pt")
     return last
+
+
+def update_best(run: TrainingRun, metrics: dict[str, float]) -> bool:
+    """Track train.best_metric (lower is better); True when this checkpoint is the best so far."""
+    name = run.cfg.train.best_metric
+    if not name or not metrics:
+        return False
+    if name not in metrics:
+        known = ", ".join(sorted(metrics))
+        raise UserError(f"train.best_metric={name} is not a logged scalar; choose one of: {known}")
+    if run.best is not None and metrics[name] >= run.best:
+        return False
+    run.best = metrics[name]
+    return True
 
 
 def prune_checkpoints(folder: Path, keep_last: int) -> None:
@@ -210,13 +229,29 @@ def train(cfg: DictConfig, run_dir: Path, console: Optional[Console] = None) -> 
 
     console = console or Console()
     run = build_run(cfg, Path(run_dir))
-    with Upkeep(run, console) as upkeep:
+    if cfg.resume:
+        resume_from(run, Path(cfg.resume), console)
+    with StopRequests() as stop, Upkeep(run, console) as upkeep:
         upkeep.start()
         while run.step < run.total_steps:
             scalars = train_step(run)
             run.step += 1
             upkeep.after_step(scalars)
+            if stop.requested:
+                raise TrainingInterrupted(stop.signum, run.step, upkeep.save_checkpoint(periodic=False))
         return upkeep.finish()
+
+
+def resume_from(run: TrainingRun, checkpoint: Path, console: Console) -> None:
+    """Restore a saved state into the freshly built run, refusing config changes that cannot apply."""
+    payload = load_checkpoint(checkpoint)
+    current = OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True)
+    changes = check_changes(config_changes(payload["config"], current), checkpoint)
+    restore_run(run, payload)
+    apply_learning_rates(run)
+    console.print(f"resuming from {checkpoint} at step {run.step} of {run.total_steps}")
+    for change in changes:
+        console.print(f"  changed {change}")
 
 
 def is_finite_network(family: Family) -> bool:

@@ -67,6 +67,7 @@ class Upkeep:
         self.log_hyperparameters()
         if self.run.step == 0:
             self.save_grid()
+        self.meter = ScalarMeter()  # throughput counts training only, not start-up
 
     def after_step(self, scalars: Scalars) -> None:
         run, every = self.run, self.run.cfg.train

@@ -1,0 +1,134 @@
+"""Resuming a run: finding its checkpoint, rebuilding its command line, and checking what changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gan_cli.checkpoint import restore_rng_state
+from gan_cli.config import learning_rates
+from gan_cli.errors import UserError
+
+# Keys that may differ between a checkpoint and the resumed run: they change what happens next,
+# not what the saved state means. Anything else (model sizes, data, batch size, seed) cannot apply.
+SAFE_CHANGES = (
+    "resume",
+    "train.steps",
+    "train.epochs",
+    "train.log_every",
+    "train.sample_every",
+    "train.checkpoint_every",
+    "train.keep_last",
+    "train.nan_policy",
+    "train.best_metric",
+    "optimizer.lr",
+    "optimizer.lr_g",
+    "optimizer.lr_d",
+    "device.",
+    "data.root",
+    "data.download",
+)
+
+
+def find_checkpoint(spec: str, search_root: Path) -> Path:
+    """A checkpoint file, a run directory (its checkpoints/last.pt), or "auto": the newest last.pt."""
+    if spec == "auto":
+        candidates = [p for p in search_root.glob("**/checkpoints/last.pt") if p.is_file()]
+        if not candidates:
+            raise UserError(
+                f"resume=auto found no checkpoints/last.pt under {search_root}; "
+                "pass resume=PATH to a checkpoint or run directory"
+            )
+        return max(candidates, key=lambda p: p.stat().st_mtime)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        for candidate in (path / "checkpoints" / "last.pt", path / "last.pt"):
+            if candidate.is_file():
+                return candidate
+        raise UserError(f"resume={spec}: no checkpoints/last.pt in that folder; pass a checkpoint file instead")
+    if not path.is_file():
+        raise UserError(f"resume={spec}: no such checkpoint or run directory; use resume=auto or a path to last.pt")
+    return path
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def previous_overrides(run_dir: Path) -> list[str]:
+    """The command-line overrides the run was started with, as Hydra recorded them."""
+    recorded = run_dir / ".hydra" / "overrides.yaml"
+    if not recorded.is_file():
+        return []
+    overrides = yaml.safe_load(recorded.read_text()) or []
+    return [o for o in overrides if not override_key(o).startswith(("resume", "hydra"))]
+
+
+def resume_arguments(args: list[str]) -> list[str]:
+    """Rewrite gan-train's arguments to continue a run: its old overrides, then the new ones,
+    with the run directory pinned so the resumed run writes where the original did."""
+    spec = next(a.split("=", 1)[1] for a in args if override_key(a) == "resume")
+    pinned = next((a.split("=", 1)[1] for a in args if override_key(a) == "hydra.run.dir"), None)
+    checkpoint = find_checkpoint(spec, Path(pinned) if pinned else Path("outputs")).resolve()
+    run_dir = run_dir_of(checkpoint)
+    new = [a for a in args if override_key(a) not in ("resume", "hydra.run.dir")]
+    new_keys = {override_key(a) for a in new}
+    kept = [o for o in previous_overrides(run_dir) if override_key(o) not in new_keys]
+    return [*kept, *new, f"resume={checkpoint}", f"hydra.run.dir={run_dir}"]
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, saved value, current value) for every leaf that differs."""
+    old, new = flatten(saved), flatten(current)
+    return [(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
+
+
+def check_changes(changes: list[tuple[str, Any, Any]], checkpoint: Path) -> list[str]:
+    """Refuse changes that cannot apply to the saved state; describe the safe ones."""
+    unsafe = [c for c in changes if not c[0].startswith(SAFE_CHANGES)]
+    if unsafe:
+        described = ", ".join(f"{key} ({old} in the checkpoint, {new} now)" for key, old, new in unsafe)
+        raise UserError(f"cannot resume {checkpoint} with a changed {described}; drop those overrides or start a new run")
+    return [f"{key}: {old} → {new}" for key, old, new in changes if key != "resume"]
+
+
+def restore_run(run, payload: dict[str, Any]) -> None:
+    """Put a built run back in the saved state, RNGs last so nothing after them draws a number."""
+    for name, state in payload["networks"].items():
+        run.family.networks[name].load_state_dict(state)
+    for name, state in payload["optimizers"].items():
+        run.optimizers[name].load_state_dict(state)
+    if run.scaler is not None and payload.get("scaler"):
+        run.scaler.load_state_dict(payload["scaler"])
+    run.step = payload["step"]
+    run.skipped_steps = payload.get("skipped_steps", 0)
+    run.best = payload.get("best")
+    run.stream.load_state_dict(payload["data"])
+    saved_grid = payload["grid"]["inputs"]
+    if next(iter(saved_grid.values())).shape[0] == run.cfg.train.num_samples:
+        run.grid.inputs = {k: v.to(run.runtime.device) for k, v in saved_grid.items()}
+    restore_rng_state(payload["rng"])
+
+
+def apply_learning_rates(run) -> None:
+    """A resumed optimizer keeps its saved rates; the current config's rates win."""
+    rates = learning_rates(run.cfg.optimizer)
+    for name, spec in run.family.optimizers().items():
+        for group in run.optimizers[name].param_groups:
+            group["lr"] = rates[spec.role]
