@@ -15,7 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.compose import check_overrides, describe_compose_error, register_all
 from gan_cli.errors import UserError
-from gan_cli.resume import override_key, resume_arguments
+from gan_cli.resume import check_resume, override_key, resume_arguments
 from gan_cli.signals import TrainingInterrupted
 
 log = logging.getLogger("gan_cli")
@@ -38,6 +38,7 @@ def train_main() -> None:
             if multirun:
                 raise UserError("resume= continues one run; drop -m, or resume each sweep job's directory")
             args = resume_arguments(args)
+            check_resume(args)
         if not flags:
             check_overrides([a for a in args if not a.startswith("-")], multirun)
     except UserError as error:

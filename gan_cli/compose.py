@@ -56,9 +56,14 @@ def sweep_combinations(overrides: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.islice(itertools.product(*choices), MAX_CHECKED_JOBS)]
 
 
+def own_overrides(overrides: list[str]) -> list[str]:
+    """The overrides of gan-train's config, without Hydra's own (hydra.run.dir and the like)."""
+    return [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+
+
 def check_overrides(overrides: list[str], multirun: bool) -> None:
     """Compose and range-check every job's config; the first problem is a one-line UserError."""
-    own = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    own = own_overrides(overrides)
     for combo in sweep_combinations(own) if multirun else [own]:
         check_config(compose_config(combo))
 

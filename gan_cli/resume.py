@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import OmegaConf
 
-from gan_cli.checkpoint import restore_rng_state
+from gan_cli.checkpoint import load_checkpoint, restore_rng_state
+from gan_cli.compose import compose_config, own_overrides
 from gan_cli.config import learning_rates
 from gan_cli.errors import UserError
 
@@ -81,6 +83,15 @@ def resume_arguments(args: list[str]) -> list[str]:
     new_keys = {override_key(a) for a in new}
     kept = [o for o in previous_overrides(run_dir) if override_key(o) not in new_keys]
     return [*kept, *new, f"resume={checkpoint}", f"hydra.run.dir={run_dir}"]
+
+
+def check_resume(args: list[str]) -> None:
+    """Before Hydra touches the run directory: the checkpoint must load and the config may only
+    change where the change can apply, so a refused resume leaves the old run as it was."""
+    checkpoint = Path(next(a.split("=", 1)[1] for a in args if override_key(a) == "resume"))
+    payload = load_checkpoint(checkpoint)
+    current = OmegaConf.to_container(compose_config(own_overrides(args)), resolve=True, enum_to_str=True)
+    check_changes(config_changes(payload["config"], current), checkpoint)
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,32 +1,82 @@
-"""``gan-sample``: images from a checkpoint alone; the checkpoint carries its resolved config."""
+"""``gan-sample``: images from a checkpoint alone; the checkpoint carries its resolved config.
+
+Modes (``mode=``), each writing into ``out=`` and returning the paths it wrote:
+
+* ``grid`` (default): ``n`` samples as grid_seed<seed>.png, plus 000000.png ... with ``individual=true``.
+  A conditional checkpoint (model=cgan) takes ``label=K`` for one class, or ``label=all`` (its default)
+  for one row per class; its individual files carry the class: 000012_label3.png.
+* ``interpolate``: the path from z(seed) to z(end_seed) in ``steps`` frames, as a PNG strip and a GIF.
+* ``walk``: latent coordinate ``dim`` swept over [-span, span] in ``steps`` columns, ``rows`` base latents.
+* ``arithmetic``: z_base + alpha * (mean z of heavy-ink samples - mean z of light-ink samples), with a
+  JSON report of the measured ink; see ``gan_cli.latent`` for exactly what is computed.
+* ``reconstruct`` (models with an encoder, model=aae): the images in ``input=DIR`` beside their
+  reconstructions.
+
+For a conditional checkpoint, ``label=all`` in the latent modes gives one row per class, every row with
+the same latents; ``label=K`` gives ``rows`` rows of class K.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from omegaconf import MISSING, OmegaConf
 
-from gan_cli.artifacts import image_grid, save_individual, save_png
+from gan_cli.artifacts import image_grid, save_individual, save_png, to_pil
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
+from gan_cli.latent import (
+    ARITHMETIC_ALPHAS,
+    ARITHMETIC_QUANTILE,
+    LatentSpace,
+    arithmetic,
+    attribute_vector,
+    generate_batched,
+    ink,
+    interpolation_path,
+    label_classes,
+    walk,
+)
 from gan_cli.runtime import resolve_device
+
+ALL_LABELS = "all"
+
+
+class SampleMode(str, Enum):
+    grid = "grid"  # n samples in one grid (the default)
+    interpolate = "interpolate"  # a path between two seeds: PNG strip and GIF
+    walk = "walk"  # vary latent coordinate dim over a range
+    arithmetic = "arithmetic"  # add and subtract mean latents chosen by a measured attribute
+    reconstruct = "reconstruct"  # encode and decode the images in input= (model=aae)
 
 
 @dataclass
 class SampleConfig:
     ckpt: str = MISSING  # a checkpoint written by gan-train, e.g. outputs/.../checkpoints/last.pt
-    n: int = 64  # how many images
+    n: int = 64  # how many images (grid); how many input images at most (reconstruct)
     out: Optional[str] = None  # output folder; default: <run dir>/generated
     individual: bool = False  # also write one PNG per image, 000000.png ..., for FID tools
     seed: int = 0  # same seed, same images
-    nrow: Optional[int] = None  # images per grid row; default: a square grid
+    nrow: Optional[int] = None  # images per grid row; default: a square grid (one row per class for label=all)
     batch_size: int = 256  # images generated at once
     device: str = "auto"  # auto, cpu or cuda
+    mode: SampleMode = SampleMode.grid  # grid, interpolate, walk, arithmetic or reconstruct
+    label: Optional[str] = None  # conditional models: a class index, or "all" (the default) for a row per class
+    dim: Optional[int] = None  # walk: the latent coordinate to vary, 0 .. latent size - 1
+    input: Optional[str] = None  # reconstruct: a folder of images (class subfolders are fine)
+    end_seed: Optional[int] = None  # interpolate: the seed of the path's end; default seed + 1
+    steps: int = 10  # interpolate and walk: images along the path
+    lerp: bool = False  # interpolate: straight line instead of slerp (uniform priors always use lerp)
+    span: Optional[float] = None  # walk: values from -span to span; default 3 (Gaussian prior) or 1 (uniform)
+    rows: int = 8  # walk and arithmetic: base latents, one row each (label=all: one row per class instead)
+    pool: int = 1000  # arithmetic: samples scored to find the heavy and light groups
 
 
 def family_from_checkpoint(payload: dict[str, Any], device: torch.device) -> Family:
@@ -47,11 +97,33 @@ def default_output(ckpt: Path) -> Path:
 
 
 def check_sample_config(cfg: SampleConfig) -> None:
-    for key in ("n", "batch_size"):
+    for key in ("n", "batch_size", "rows", "pool"):
         if getattr(cfg, key) <= 0:
-            raise UserError(f"{key}={getattr(cfg, key)} must be positive; e.g. {key}=64")
+            raise UserError(f"{key}={getattr(cfg, key)} must be positive; e.g. {key}={SampleConfig.__dataclass_fields__[key].default}")
     if cfg.nrow is not None and cfg.nrow <= 0:
         raise UserError(f"nrow={cfg.nrow} must be positive, or leave it out for a square grid")
+    if cfg.steps < 2:
+        raise UserError(f"steps={cfg.steps} must be at least 2 (the two ends of the path); e.g. steps=10")
+    if cfg.span is not None and cfg.span <= 0:
+        raise UserError(f"span={cfg.span} must be positive; e.g. span=3")
+
+
+def resolve_label(family: Family, label: Optional[str], model: str) -> Optional[int | str]:
+    """None for an unconditional family; ALL_LABELS or a class index for a conditional one."""
+    classes = label_classes(family)
+    if not classes:
+        if label is not None:
+            raise UserError(f"label={label} needs a conditional checkpoint, but model={model} takes no labels; leave label out")
+        return None
+    if label is None or str(label).lower() == ALL_LABELS:
+        return ALL_LABELS
+    try:
+        index = int(label)
+    except ValueError:
+        raise UserError(f"label={label} is not a class; use label=0..{classes - 1} or label=all") from None
+    if not 0 <= index < classes:
+        raise UserError(f"label={label} is out of range: this checkpoint has {classes} classes; use label=0..{classes - 1} or label=all")
+    return index
 
 
 @torch.no_grad()
@@ -65,16 +137,179 @@ def generate_images(family: Family, n: int, batch_size: int, generator: torch.Ge
     return torch.cat(chunks)
 
 
+def conditional_inputs(family: Family, n: int, label: int | str, generator: torch.Generator) -> tuple[dict[str, torch.Tensor], int]:
+    """Latents and labels for a conditional grid, and its images per row.
+
+    label=K: n latents all of class K. label=all: one row per class with ceil(n / classes) images,
+    column j sharing one latent across the rows (the family's training grid layout).
+    """
+    if label == ALL_LABELS:
+        spec = family.grid_inputs(n, generator)
+        return {key: value.cpu() for key, value in spec.inputs.items()}, spec.nrow
+    z = LatentSpace(family).draw(n, generator)
+    return {"z": z, "label": torch.full((n,), label, dtype=torch.long)}, math.ceil(math.sqrt(n))
+
+
+def row_labels(space: LatentSpace, label: Optional[int | str], rows: int) -> tuple[int, Optional[torch.Tensor]]:
+    """How many rows a latent-tool figure has, and each row's label (None when unconditional)."""
+    if label is None:
+        return rows, None
+    if label == ALL_LABELS:
+        return space.classes, torch.arange(space.classes)
+    return rows, torch.full((rows,), label, dtype=torch.long)
+
+
+def row_latents(space: LatentSpace, label: Optional[int | str], rows: int, generator: torch.Generator) -> torch.Tensor:
+    """One base latent per row; with label=all every class row shares the same latent."""
+    if label == ALL_LABELS:
+        return space.draw(1, generator).expand(rows, -1).clone()
+    return space.draw(rows, generator)
+
+
+def per_cell(labels: Optional[torch.Tensor], columns: int) -> Optional[torch.Tensor]:
+    return None if labels is None else labels.repeat_interleave(columns)
+
+
+def sample_grid(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+    generator = torch.Generator().manual_seed(cfg.seed)
+    if label is None:
+        images = generate_images(family, cfg.n, cfg.batch_size, generator)
+        names = [f"{i:06d}.png" for i in range(cfg.n)]
+        nrow = cfg.nrow or max(1, math.ceil(math.sqrt(cfg.n)))
+    else:
+        inputs, nrow = conditional_inputs(family, cfg.n, label, generator)
+        images = generate_batched(family, inputs, cfg.batch_size)
+        names = [f"{i:06d}_label{int(y)}.png" for i, y in enumerate(inputs["label"])]
+        if label != ALL_LABELS:
+            nrow = cfg.nrow or nrow
+    written = [save_png(image_grid(images, nrow), out / f"grid_seed{cfg.seed}.png")]
+    if cfg.individual:
+        written += save_individual(images, out, names)
+    return written
+
+
+def sample_interpolate(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+    space = LatentSpace.of(family, "mode=interpolate")
+    end_seed = cfg.seed + 1 if cfg.end_seed is None else cfg.end_seed
+    start = space.draw(1, torch.Generator().manual_seed(cfg.seed))[0]
+    end = space.draw(1, torch.Generator().manual_seed(end_seed))[0]
+    path = interpolation_path(start, end, cfg.steps, spherical=space.spherical and not cfg.lerp)
+    rows, labels = row_labels(space, label, 1)
+    z = path.unsqueeze(0).expand(rows, -1, -1).flatten(0, 1)
+    images = space.decode(z, per_cell(labels, cfg.steps), cfg.batch_size)
+    stem = out / f"interpolate_seed{cfg.seed}-{end_seed}"
+    strip = save_png(image_grid(images, cfg.steps), stem.with_suffix(".png"))
+    return [strip, write_column_gif(images.view(rows, cfg.steps, *images.shape[1:]), stem.with_suffix(".gif"))]
+
+
+def sample_walk(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+    space = LatentSpace.of(family, "mode=walk")
+    if cfg.dim is None:
+        raise UserError(f"mode=walk needs dim=K, the latent coordinate to vary; use dim=0..{space.dim - 1}")
+    if not 0 <= cfg.dim < space.dim:
+        raise UserError(f"dim={cfg.dim} is out of range: the latent has {space.dim} coordinates; use dim=0..{space.dim - 1}")
+    span = cfg.span or space.default_span
+    rows, labels = row_labels(space, label, cfg.rows)
+    base = row_latents(space, label, rows, torch.Generator().manual_seed(cfg.seed))
+    z = walk(base, cfg.dim, torch.linspace(-span, span, cfg.steps))
+    images = space.decode(z, per_cell(labels, cfg.steps), cfg.batch_size)
+    return [save_png(image_grid(images, cfg.steps), out / f"walk_dim{cfg.dim}_seed{cfg.seed}.png")]
+
+
+def sample_arithmetic(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+    space = LatentSpace.of(family, "mode=arithmetic")
+    generator = torch.Generator().manual_seed(cfg.seed)
+    rows, labels = row_labels(space, label, cfg.rows)
+    base = row_latents(space, label, rows, generator)
+    pool_z = space.draw(cfg.pool, generator)
+    pool_labels = None
+    if label == ALL_LABELS:
+        pool_labels = torch.arange(cfg.pool) % space.classes
+    elif label is not None:
+        pool_labels = torch.full((cfg.pool,), label, dtype=torch.long)
+    pool_ink = ink(space.decode(pool_z, pool_labels, cfg.batch_size))
+    attribute = attribute_vector(pool_z, pool_ink, pool_labels)
+    columns = len(ARITHMETIC_ALPHAS)
+    images = space.decode(arithmetic(base, attribute.direction), per_cell(labels, columns), cfg.batch_size)
+    column_ink = ink(images).view(rows, columns).mean(0)
+    stem = out / f"arithmetic_seed{cfg.seed}"
+    report = {
+        "computed": "z_base + alpha * (mean z(heavy) - mean z(light)); one row per base latent, one column per alpha",
+        "attribute": "ink: mean pixel brightness in [0, 1]",
+        "groups": f"top and bottom {ARITHMETIC_QUANTILE:.0%} of a pool of {cfg.pool} samples by ink"
+        + (", ranked within each class and averaged over classes" if pool_labels is not None else ""),
+        "group_size": attribute.group_size,
+        "heavy_mean_ink": round(attribute.heavy_score, 4),
+        "light_mean_ink": round(attribute.light_score, 4),
+        "direction_norm": round(float(attribute.direction.norm()), 4),
+        "columns": [{"alpha": a, "mean_ink": round(float(v), 4)} for a, v in zip(ARITHMETIC_ALPHAS, column_ink)],
+        "row_labels": None if labels is None else labels.tolist(),
+    }
+    (out).mkdir(parents=True, exist_ok=True)
+    report_path = stem.with_suffix(".json")
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    return [save_png(image_grid(images, columns), stem.with_suffix(".png")), report_path]
+
+
+def sample_reconstruct(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+    if not hasattr(family, "encode"):
+        raise UserError("mode=reconstruct needs a model with an encoder (model=aae); this checkpoint has none")
+    images = load_input_images(cfg.input, family.data, cfg.n)
+    with torch.no_grad():
+        chunks = []
+        for start in range(0, len(images), cfg.batch_size):
+            batch = images[start : start + cfg.batch_size].to(family.device)
+            chunks.append(family.generate({"z": family.encode(batch)}).float().cpu())
+    recon = torch.cat(chunks)
+    pairs = torch.stack([images, recon], dim=1).flatten(0, 1)
+    pairs_per_row = cfg.nrow or 8
+    written = [save_png(image_grid(pairs, 2 * pairs_per_row), out / "reconstruct.png")]
+    if cfg.individual:
+        names = [f"{i:06d}_{kind}.png" for i in range(len(images)) for kind in ("original", "reconstruction")]
+        written += save_individual(pairs, out, names)
+    return written
+
+
+def load_input_images(folder: Optional[str], data: DataInfo, limit: int) -> torch.Tensor:
+    """Up to ``limit`` images from ``folder`` at the checkpoint's size and channels, in [-1, 1]."""
+    from gan_cli.data.image_folder import list_images, load_image_folder
+
+    if not folder:
+        raise UserError("mode=reconstruct needs input=DIR, a folder of images to encode and decode")
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise UserError(f"input={folder} is not a folder; pass input=DIR holding images (.png, .jpg, ...)")
+    if not list_images(root):
+        raise UserError(f"input={folder} holds no images; add .png or .jpg files, or pick another folder")
+    dataset = load_image_folder(str(root), data.channels, data.image_size, limit)
+    return dataset.images.float().mul(2 / 255).sub(1)
+
+
+def write_column_gif(frames: torch.Tensor, path: Path, frame_ms: int = 120) -> Path:
+    """A GIF whose frame t shows column t of every row ([rows, steps, C, H, W]), there and back."""
+    rows, steps = frames.shape[:2]
+    pictures = [to_pil(image_grid(frames[:, t], max(1, math.ceil(math.sqrt(rows))))) for t in range(steps)]
+    pictures = pictures + pictures[-2:0:-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0)
+    return path
+
+
+MODES: dict[SampleMode, Callable[..., list[Path]]] = {
+    SampleMode.grid: sample_grid,
+    SampleMode.interpolate: sample_interpolate,
+    SampleMode.walk: sample_walk,
+    SampleMode.arithmetic: sample_arithmetic,
+    SampleMode.reconstruct: sample_reconstruct,
+}
+
+
 def sample(cfg: SampleConfig) -> list[Path]:
-    """Write a grid (and optionally one PNG per image); returns the written paths."""
+    """Run the chosen mode; returns the written paths."""
     check_sample_config(cfg)
     ckpt = Path(cfg.ckpt).expanduser()
     payload = load_checkpoint(ckpt)
     family = family_from_checkpoint(payload, resolve_device(cfg.device))
+    label = resolve_label(family, cfg.label, payload["family"])
     out = Path(cfg.out).expanduser() if cfg.out else default_output(ckpt)
-    images = generate_images(family, cfg.n, cfg.batch_size, torch.Generator().manual_seed(cfg.seed))
-    nrow = cfg.nrow or max(1, math.ceil(math.sqrt(cfg.n)))
-    written = [save_png(image_grid(images, nrow), out / f"grid_seed{cfg.seed}.png")]
-    if cfg.individual:
-        written += save_individual(images, out, [f"{i:06d}.png" for i in range(cfg.n)])
-    return written
+    return MODES[SampleMode(cfg.mode)](family, cfg, out, label)

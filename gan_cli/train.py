@@ -141,9 +141,11 @@ def apply_update(run: TrainingRun, phase: Phase, loss: torch.Tensor) -> bool:
         if run.cfg.train.nan_policy == NanPolicy.skip:
             run.skipped_steps += 1
             return False
+        last = run.checkpoint_dir / "last.pt"
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
         raise TrainingDiverged(
-            f"step {run.step + 1}: phase '{phase.name}' loss is {loss.item()}; the last good checkpoint is "
-            f"{run.checkpoint_dir / 'last.pt'}. Lower optimizer.lr or set train.nan_policy=skip"
+            f"step {run.step + 1}: phase '{phase.name}' loss is {loss.item()}; {kept}. "
+            "Lower optimizer.lr and resume, or set train.nan_policy=skip"
         )
     optimizer = run.optimizers[phase.optimizer]
     optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,154 @@
+"""Adversarial autoencoder (Makhzani et al., 2015): an autoencoder whose code is pushed toward a prior.
+
+Networks: an encoder E (image → code), a decoder ("G", code → image) and a discriminator "D" on codes,
+not on images. Each training step has three phases on the same batch:
+
+1. ``recon``: E and G minimise the mean squared error between x and G(E(x)) (optimizer "ae", role g).
+2. ``d``: D learns to tell prior samples z ~ p(z) (real) from codes E(x) (fake) (optimizer "d", role d).
+3. ``g``: E, acting as the generator, learns to make its codes pass as prior samples (optimizer "g",
+   role g; E is the only network it updates).
+
+Once the aggregated code distribution matches the prior, decoding prior samples gives images: that is
+how this family samples. Logged scalars: ``loss/recon``, ``loss/d``, ``loss/g``, ``d/real`` (D on prior
+samples) and ``d/fake`` (D on codes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_cli.config import ModelConfig
+from gan_cli.families.base import Batch, Family, GridSpec, OptimizerSpec, Phase, register_family
+from gan_cli.families.cgan import Arch
+from gan_cli.families.dcgan import ConvDiscriminator, ConvGenerator
+from gan_cli.families.gan import MLPGenerator, mlp
+from gan_cli.losses import d_outputs, discriminator_loss, generator_loss
+
+
+class Prior(str, Enum):
+    """The distribution the code is pushed toward, and that sampling draws from."""
+
+    gaussian = "gaussian"  # N(0, I)
+    uniform = "uniform"  # U(-1, 1) in each coordinate
+
+
+@dataclass
+class AaeConfig(ModelConfig):
+    name: str = "aae"
+    arch: Arch = Arch.mlp  # mlp: fully connected E and decoder, as in the paper; conv: DCGAN-style ones
+    image_size: int = 28
+    nz: int = 8  # code size
+    prior: Prior = Prior.gaussian
+    hidden: list[int] = field(default_factory=lambda: [512, 512])  # mlp: E's hidden layers; the decoder mirrors them
+    ngf: int = 32  # conv: decoder width at its last hidden layer
+    ndf: int = 32  # conv: encoder width at its first layer
+    d_hidden: list[int] = field(default_factory=lambda: [256, 256])  # the code discriminator's hidden layers
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, nz: int, hidden: list[int], channels: int, image_size: int):
+        super().__init__()
+        in_features = channels * image_size * image_size
+        self.net = nn.Sequential(*mlp([in_features, *hidden], nn.LeakyReLU(0.2)), nn.Linear(hidden[-1], nz))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images.flatten(1))
+
+
+class ConvEncoder(nn.Module):
+    """DCGAN's discriminator body with a code-sized head instead of a single logit."""
+
+    def __init__(self, nz: int, ndf: int, channels: int, image_size: int):
+        super().__init__()
+        body = ConvDiscriminator(ndf, channels, image_size)
+        self.features = body.features
+        self.head = nn.Conv2d(body.head.in_channels, nz, 4, 1, 0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images)).flatten(1)
+
+
+class CodeDiscriminator(nn.Module):
+    """An MLP that scores a code: high for prior samples, low for encoder outputs."""
+
+    def __init__(self, nz: int, hidden: list[int]):
+        super().__init__()
+        self.net = nn.Sequential(*mlp([nz, *hidden], nn.LeakyReLU(0.2)), nn.Linear(hidden[-1], 1))
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.net(codes).squeeze(1)
+
+
+def draw_prior(prior: Prior, n: int, nz: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    if Prior(prior) is Prior.uniform:
+        return torch.rand(n, nz, generator=generator, device=device).mul_(2).sub_(1)
+    return torch.randn(n, nz, generator=generator, device=device)
+
+
+@register_family("aae", AaeConfig)
+class AdversarialAutoencoder(Family):
+    def build_networks(self) -> dict[str, nn.Module]:
+        cfg, data = self.model_cfg, self.data
+        if Arch(cfg.arch) is Arch.conv:
+            encoder = ConvEncoder(cfg.nz, cfg.ndf, data.channels, data.image_size)
+            decoder = ConvGenerator(cfg.nz, cfg.ngf, data.channels, data.image_size)
+        else:
+            hidden = list(cfg.hidden)
+            encoder = MLPEncoder(cfg.nz, hidden, data.channels, data.image_size)
+            decoder = MLPGenerator(cfg.nz, hidden[::-1], data.channels, data.image_size)
+        return {"E": encoder, "G": decoder, "D": CodeDiscriminator(cfg.nz, list(cfg.d_hidden))}
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_cfg.nz
+
+    @property
+    def prior(self) -> str:
+        return Prior(self.model_cfg.prior).value
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        return {
+            "ae": OptimizerSpec(("E", "G"), role="g"),
+            "d": OptimizerSpec(("D",), role="d"),
+            "g": OptimizerSpec(("E",), role="g"),
+        }
+
+    def phases(self) -> list[Phase]:
+        return [
+            Phase("recon", "ae", ("E", "G"), self.reconstruction_phase),
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps),
+            Phase("g", "g", ("E",), self.encoder_phase),
+        ]
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.networks["E"](images)
+
+    def reconstruction_phase(self, batch: Batch):
+        images = batch["image"]
+        loss = F.mse_loss(self.networks["G"](self.encode(images)), images)
+        return loss, {"loss/recon": loss.detach()}
+
+    def discriminator_phase(self, batch: Batch):
+        codes = self.encode(batch["image"])
+        prior = draw_prior(self.model_cfg.prior, codes.shape[0], self.latent_dim, device=codes.device)
+        real_logits = self.networks["D"](prior)
+        fake_logits = self.networks["D"](codes)
+        loss = discriminator_loss(real_logits, fake_logits, self.loss_cfg.real_label)
+        return loss, {"loss/d": loss.detach(), **d_outputs(real_logits, fake_logits)}
+
+    def encoder_phase(self, batch: Batch):
+        loss = generator_loss(self.networks["D"](self.encode(batch["image"])), self.loss_cfg.g)
+        return loss, {"loss/g": loss.detach()}
+
+    def grid_inputs(self, num_samples: int, generator: torch.Generator) -> GridSpec:
+        z = draw_prior(self.model_cfg.prior, num_samples, self.latent_dim, generator).to(self.device)
+        return GridSpec({"z": z}, nrow=max(1, round(math.sqrt(num_samples))))
+
+    def generate(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.networks["G"](inputs["z"])
