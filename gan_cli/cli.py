@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, Callable, NoReturn, Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -14,9 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.compose import check_overrides, describe_compose_error, register_all
+from gan_cli.data import InMemoryImages
 from gan_cli.errors import UserError
 from gan_cli.resume import check_resume, override_key, resume_arguments
 from gan_cli.signals import TrainingInterrupted
+from gan_cli.train import load_dataset, train
 
 log = logging.getLogger("gan_cli")
 HYDRA_FLAGS_WITHOUT_WORK = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version", "--shell-completion", "-sc")
@@ -33,6 +35,7 @@ def train_main() -> None:
     register_all()
     multirun = "-m" in args or "--multirun" in args
     flags = [a for a in args if a.startswith("-") and a not in ("-m", "--multirun")]
+    dataset = None
     try:
         if any(override_key(a) == "resume" for a in args):
             if multirun:
@@ -40,30 +43,36 @@ def train_main() -> None:
             args = resume_arguments(args)
             check_resume(args)
         if not flags:
-            check_overrides([a for a in args if not a.startswith("-")], multirun)
+            configs = check_overrides([a for a in args if not a.startswith("-")], multirun)
+            if not multirun:
+                # Loading the data before Hydra creates the run directory means a bad dataset
+                # fails without writing anything there.
+                dataset = load_dataset(configs[0])
     except UserError as error:
         fail("gan-train", str(error))
     sys.argv = [sys.argv[0], *args]
-    hydra_train()
+    hydra.main(config_path="conf", config_name="config", version_base="1.3")(training_job(dataset))()
 
 
-@hydra.main(config_path="conf", config_name="config", version_base="1.3")
-def hydra_train(cfg: DictConfig):
-    from gan_cli.train import train
+def training_job(dataset: Optional[InMemoryImages]) -> Callable[[DictConfig], Any]:
+    """The function Hydra runs once per job, with the data already loaded for a single run."""
 
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    try:
-        return train(cfg, run_dir)
-    except TrainingInterrupted as interrupted:
-        log.warning(str(interrupted))
-        fail("gan-train", str(interrupted), interrupted.exit_code)
-    except UserError as error:
-        log.error(str(error))
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            print(f"gan-train: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
-            return {"status": "failed", "error": str(error)}
-        fail("gan-train", str(error))
+    def run_training_job(cfg: DictConfig):
+        hydra_cfg = HydraConfig.get()
+        run_dir = Path(hydra_cfg.runtime.output_dir)
+        try:
+            return train(cfg, run_dir, dataset=dataset)
+        except TrainingInterrupted as interrupted:
+            log.warning(str(interrupted))
+            fail("gan-train", str(interrupted), interrupted.exit_code)
+        except UserError as error:
+            log.error(str(error))
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                print(f"gan-train: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
+                return {"status": "failed", "error": str(error)}
+            fail("gan-train", str(error))
+
+    return run_training_job
 
 
 def sample_main() -> None:
@@ -93,4 +102,4 @@ def parse_key_values(schema: type, args: list[str], program: str):
             raise UserError(f"missing required argument {missing[0]}=...; e.g. {program} ckpt=outputs/.../checkpoints/last.pt")
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
-        raise UserError(describe_compose_error(error)) from None
+        raise UserError(describe_compose_error(error, f"`{program} --help` lists every key")) from None

@@ -61,14 +61,16 @@ def own_overrides(overrides: list[str]) -> list[str]:
     return [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
 
 
-def check_overrides(overrides: list[str], multirun: bool) -> None:
+def check_overrides(overrides: list[str], multirun: bool) -> list[DictConfig]:
     """Compose and range-check every job's config; the first problem is a one-line UserError."""
     own = own_overrides(overrides)
-    for combo in sweep_combinations(own) if multirun else [own]:
-        check_config(compose_config(combo))
+    configs = [compose_config(combo) for combo in (sweep_combinations(own) if multirun else [own])]
+    for cfg in configs:
+        check_config(cfg)
+    return configs
 
 
-def describe_compose_error(error: BaseException) -> str:
+def describe_compose_error(error: BaseException, keys_hint: str = "`gan-train --cfg job` lists every key") -> str:
     """One line for a Hydra/OmegaConf composition error: what is wrong and how to fix it."""
     text = " ".join(str(error).split())
     missing = re.search(r"Could not find '([\w-]+)/([^']+)'", text)
@@ -81,11 +83,11 @@ def describe_compose_error(error: BaseException) -> str:
     if isinstance(cause, ValidationError):
         key = cause.full_key or "?"
         reason = " ".join(str(cause.msg).split("full_key:")[0].split())
-        return f"wrong type for '{key}': {reason}; see `gan-train --cfg job` for its current value"
+        return f"wrong type for '{key}': {reason}; {keys_hint}"
     if isinstance(cause, ConfigKeyError) or "Could not override" in text or "not in struct" in text:
         key = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)'", text)
         name = key.group(1) if key else (cause.full_key if cause else "?")
-        return f"unknown config key '{name}'; check the spelling (`gan-train --cfg job` lists every key)"
+        return f"unknown config key '{name}'; check the spelling ({keys_hint})"
     return f"bad override: {text[:300]}"
 
 

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from gan_cli.checkpoint import FORMAT, atomic_save, capture_rng_state, load_checkpoint
 from gan_cli.config import NanPolicy, check_config, learning_rates
-from gan_cli.data import BatchStream, build_dataset
+from gan_cli.data import BatchStream, InMemoryImages, build_dataset
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.base import GridSpec, Phase, Scalars
@@ -83,17 +83,24 @@ def count_steps(train_cfg, batches_per_epoch: int) -> int:
     return max(1, train_cfg.epochs * batches_per_epoch // train_cfg.d_steps)
 
 
-def build_run(cfg: DictConfig, run_dir: Path) -> TrainingRun:
-    """Check the config, load the data, build the family, its optimizers and the fixed grid inputs."""
-    check_config(cfg)
-    seed_everything(cfg.train.seed, cfg.train.deterministic)
-    runtime = make_runtime(cfg.device)
+def load_dataset(cfg: DictConfig) -> InMemoryImages:
+    """The configured data at the model's size, with at least one full batch."""
     dataset = build_dataset(cfg.data, cfg.model.image_size)
     if len(dataset) < cfg.train.batch_size:
         raise UserError(
             f"the dataset has {len(dataset)} images, fewer than train.batch_size={cfg.train.batch_size}; "
             "lower train.batch_size or add images"
         )
+    return dataset
+
+
+def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[InMemoryImages] = None) -> TrainingRun:
+    """Check the config, load the data (unless given), build the family, its optimizers and the
+    fixed grid inputs."""
+    check_config(cfg)
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    runtime = make_runtime(cfg.device)
+    dataset = dataset if dataset is not None else load_dataset(cfg)
     family = build_family(cfg.model, dataset.info(), cfg)
     family.networks.to(device=runtime.device, memory_format=runtime.memory_format)
     stream = BatchStream(dataset.to(runtime.device), cfg.train.batch_size, cfg.train.seed, runtime.memory_format)
@@ -225,12 +232,16 @@ def prune_checkpoints(folder: Path, keep_last: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def train(cfg: DictConfig, run_dir: Path, console: Optional[Console] = None) -> dict[str, Any]:
-    """Train as configured, writing artifacts into ``run_dir``; returns the run's final figures."""
+def train(
+    cfg: DictConfig, run_dir: Path, console: Optional[Console] = None, dataset: Optional[InMemoryImages] = None
+) -> dict[str, Any]:
+    """Train as configured, writing artifacts into ``run_dir``; returns the run's final figures.
+
+    ``dataset`` is the data already loaded from ``cfg.data``, when the caller checked it up front."""
     from gan_cli.upkeep import Upkeep
 
     console = console or Console()
-    run = build_run(cfg, Path(run_dir))
+    run = build_run(cfg, Path(run_dir), dataset)
     if cfg.resume:
         resume_from(run, Path(cfg.resume), console)
     with StopRequests() as stop, Upkeep(run, console) as upkeep:

@@ -1,0 +1,198 @@
+"""gan-train through its console script: each tiny model trains and leaves every artifact a user looks at."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+
+from conftest import FAKE_MNIST_COUNTS, describe, run_many, tiny_args
+
+CHECKPOINT_KEYS = {"format", "config", "networks", "optimizers", "step", "rng", "data"}
+TB_SCALARS = {"loss/d", "loss/g", "d/real", "d/fake", "perf/images_per_s", "lr/g", "lr/d"}
+SAMPLE_NAME = re.compile(r"step_(\d{7})\.png")
+
+
+def load_weights_only(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+def assert_finished_run(run_dir: Path, steps: int = 6) -> dict:
+    """The files every finished run has; returns its summary."""
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert (run_dir / "checkpoints" / "last.pt").is_file()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == steps
+    return summary
+
+
+# ------------------------------------------------------------------------- one tiny run per family
+
+
+def test_train_exits_zero_and_prints_a_summary(trained_run):
+    result = trained_run.result
+    assert result.returncode == 0, describe(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert str(trained_run.run_dir) in result.stdout
+
+
+def test_run_dir_holds_the_resolved_config(trained_run, fake_mnist_root):
+    cfg = OmegaConf.load(trained_run.run_dir / ".hydra" / "config.yaml")
+    assert cfg.model.name == trained_run.model
+    assert cfg.model.image_size == 16 and cfg.model.nz == 8
+    assert cfg.train.steps == 6 and cfg.train.batch_size == 16
+    assert cfg.data.name == "mnist" and cfg.data.root == str(fake_mnist_root)
+
+
+def test_checkpoints_last_and_periodic(trained_run):
+    folder = trained_run.run_dir / "checkpoints"
+    assert (folder / "last.pt").is_file()
+    assert sorted(p.name for p in folder.glob("step_*.pt")) == ["step_0000003.pt", "step_0000006.pt"]
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*")), "atomic save left a temporary file"
+
+
+def test_sample_grids_are_readable_zero_padded_pngs(trained_run):
+    pngs = sorted((trained_run.run_dir / "samples").glob("step_*.png"))
+    names = [p.name for p in pngs]
+    assert all(SAMPLE_NAME.fullmatch(n) for n in names), names
+    steps = [int(SAMPLE_NAME.fullmatch(n).group(1)) for n in names]
+    assert steps == sorted(steps), "file names do not sort in step order"
+    assert steps == [0, 3, 6]
+    sizes = set()
+    for png in pngs:
+        with Image.open(png) as image:
+            image.verify()
+        with Image.open(png) as image:
+            assert image.format == "PNG"
+            sizes.add(image.size)
+    # 16 images of 16x16 on a 4x4 grid with 2-pixel padding: every grid has the same size.
+    assert sizes == {(4 * 18 + 2, 4 * 18 + 2)}
+
+
+def test_progress_gif_has_every_grid(trained_run):
+    with Image.open(trained_run.run_dir / "samples" / "progress.gif") as gif:
+        assert gif.format == "GIF"
+        assert gif.n_frames == 3 > 1
+
+
+def test_summary_has_finite_losses(trained_run):
+    summary = assert_finished_run(trained_run.run_dir)
+    assert summary["model"] == trained_run.model and summary["data"] == "mnist"
+    for key in ("loss/d", "loss/g", "d/real", "d/fake"):
+        assert isinstance(summary[key], float) and math.isfinite(summary[key]), key
+    assert 0 < summary["d/real"] < 1 and 0 < summary["d/fake"] < 1
+    assert summary["skipped_steps"] == 0
+    assert Path(summary["checkpoint"]) == trained_run.last
+
+
+def test_tensorboard_holds_scalars_and_sample_images(trained_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = list((trained_run.run_dir / "tb").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    accumulator = EventAccumulator(str(trained_run.run_dir / "tb"))
+    accumulator.Reload()
+    tags = accumulator.Tags()
+    assert TB_SCALARS <= set(tags["scalars"]), tags["scalars"]
+    assert "samples" in tags["images"]
+    assert [event.step for event in accumulator.Scalars("loss/d")] == [2, 4, 6]
+    assert all(math.isfinite(event.value) for tag in TB_SCALARS for event in accumulator.Scalars(tag))
+    assert accumulator.Scalars("lr/g")[-1].value == pytest.approx(2e-4)
+    assert [event.step for event in accumulator.Images("samples")] == [0, 3, 6]
+
+
+def test_checkpoint_loads_weights_only(trained_run):
+    payload = load_weights_only(trained_run.last)
+    assert CHECKPOINT_KEYS <= set(payload), sorted(payload)
+    assert payload["format"] == "gan-cli/1"
+    assert payload["step"] == 6
+    assert payload["config"]["model"]["name"] == trained_run.model
+    assert set(payload["networks"]) == {"G", "D"}
+    assert set(payload["optimizers"]) == {"g", "d"}
+    assert all(isinstance(t, torch.Tensor) for t in payload["networks"]["G"].values())
+    periodic = load_weights_only(trained_run.run_dir / "checkpoints" / "step_0000003.pt")
+    assert periodic["step"] == 3
+
+
+def test_default_data_is_mnist_from_the_data_root(trained_run, fake_mnist_root):
+    """data=mnist (the default) with data.root read the fake raw files and downloaded nothing."""
+    payload = load_weights_only(trained_run.last)
+    assert payload["data_info"]["channels"] == 1 and payload["data_info"]["num_classes"] == 10
+    assert payload["config"]["data"]["name"] == "mnist"
+    files = sorted(p.relative_to(fake_mnist_root).as_posix() for p in fake_mnist_root.rglob("*") if p.is_file())
+    expected = [f"MNIST/raw/{prefix}-{kind}" for prefix in FAKE_MNIST_COUNTS for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+    assert files == sorted(expected), "gan-train added files to the data root (a download?)"
+
+
+# ------------------------------------------------------------ other data, the saturating loss, sweeps
+
+
+@pytest.fixture(scope="module")
+def more_runs(tmp_path_factory, fake_mnist_root, image_folder, labeled_image_folder) -> dict[str, tuple]:
+    """The remaining gan-train calls of this file, launched side by side: ``{name: (result, folder)}``."""
+    base = tmp_path_factory.mktemp("more_runs")
+    empty = base / "empty"
+    empty.mkdir()
+    folders = {name: base / name for name in ("rgb", "gray", "saturating", "sweep", "sweep_fail")}
+    calls = {
+        "rgb": tiny_args("dcgan", "data=image_folder", f"data.path={image_folder}", "data.channels=3"),
+        "gray": tiny_args("gan", "data=image_folder", f"data.path={labeled_image_folder}", "data.channels=1"),
+        "saturating": tiny_args("gan", "loss=saturating", f"data.root={fake_mnist_root}"),
+        "sweep": ["-m", *tiny_args("gan", "optimizer.lr=1e-4,2e-4", f"data.root={fake_mnist_root}")],
+        # The empty folder passes the up-front config checks and fails when job 1 loads its data.
+        "sweep_fail": ["-m", *tiny_args("gan", "data=image_folder", f"data.path={image_folder},{empty}")],
+    }
+    for name, args in calls.items():
+        args.append(f"hydra.{'sweep' if args[0] == '-m' else 'run'}.dir={folders[name]}")
+    results = run_many({name: ("gan-train", args, base) for name, args in calls.items()})
+    return {name: (results[name], folders[name]) for name in calls}
+
+
+@pytest.mark.parametrize(("name", "channels"), [("rgb", 3), ("gray", 1)], ids=["dcgan-rgb-folder", "gan-gray-labeled-folder"])
+def test_image_folder_trains(name, channels, more_runs):
+    result, run_dir = more_runs[name]
+    assert result.returncode == 0, describe(result)
+    summary = assert_finished_run(run_dir)
+    assert summary["data"] == "image_folder"
+    payload = load_weights_only(run_dir / "checkpoints" / "last.pt")
+    assert payload["data_info"]["channels"] == channels and payload["data_info"]["image_size"] == 16
+    with Image.open(run_dir / "samples" / "step_0000006.png") as grid:
+        grid.load()
+
+
+def test_saturating_loss_trains_on_the_default_path(more_runs):
+    result, run_dir = more_runs["saturating"]
+    assert result.returncode == 0, describe(result)
+    summary = assert_finished_run(run_dir)
+    assert math.isfinite(summary["loss/g"]) and summary["loss/g"] < 0  # log(1 - D(G(z))) is negative
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").loss.g == "saturating"
+    assert load_weights_only(run_dir / "checkpoints" / "last.pt")["config"]["loss"]["g"] == "saturating"
+
+
+def test_multirun_runs_two_jobs(more_runs):
+    result, sweep = more_runs["sweep"]
+    assert result.returncode == 0, describe(result)
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job, lr in zip(jobs, (1e-4, 2e-4)):
+        assert_finished_run(job)
+        payload = load_weights_only(job / "checkpoints" / "last.pt")
+        assert payload["config"]["optimizer"]["lr"] == pytest.approx(lr)
+        assert [o["param_groups"][0]["lr"] for o in payload["optimizers"].values()] == pytest.approx([lr, lr])
+
+
+def test_multirun_with_a_failing_job_keeps_the_good_one_and_exits_non_zero(more_runs):
+    result, sweep = more_runs["sweep_fail"]
+    assert result.returncode != 0, describe(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (sweep / "1").is_dir(), "job 1 never started: the failure was caught before the sweep, not at run time"
+    assert not (sweep / "1" / "checkpoints" / "last.pt").exists()
+    assert_finished_run(sweep / "0")
+    assert "no images found" in result.stderr
+    assert "gan-train: error:" in result.stderr
