@@ -22,8 +22,8 @@ class DCGANConfig(ModelConfig):
     name: str = "dcgan"
     image_size: int = 32  # a power of two, 16 or more
     nz: int = 100  # latent size
-    ngf: int = 64  # G's width at its last hidden layer; doubles towards the input
-    ndf: int = 64  # D's width at its first layer; doubles towards the output
+    ngf: int = 32  # G's width at its last hidden layer; doubles towards the input
+    ndf: int = 32  # D's width at its first layer; doubles towards the output
 
 
 def upsampling_layers(image_size: int) -> int:
