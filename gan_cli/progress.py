@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -32,11 +31,10 @@ def describe_figures(scalars: dict[str, float]) -> str:
     return "  ".join(parts)
 
 
-def summary_table(summary: dict[str, Any], run_dir: Path) -> Table:
+def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="gan-train", show_header=False)
     table.add_column("figure", style="bold")
-    table.add_column("value")
+    table.add_column("value", overflow="fold")
     for key, value in summary.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    table.add_row("run directory", str(run_dir))
     return table

@@ -132,5 +132,5 @@ class Upkeep:
         }
         write_json(summary, run.run_dir / "summary.json")
         self.progress.stop()
-        self.console.print(summary_table(summary, run.run_dir))
+        self.console.print(summary_table(summary))
         return summary
