@@ -18,7 +18,7 @@ from gan_cli.data import InMemoryImages
 from gan_cli.errors import UserError
 from gan_cli.resume import check_resume, override_key, resume_arguments
 from gan_cli.signals import TrainingInterrupted
-from gan_cli.train import load_dataset, train
+from gan_cli.train import build_family, load_dataset, train
 
 log = logging.getLogger("gan_cli")
 HYDRA_FLAGS_WITHOUT_WORK = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version", "--shell-completion", "-sc")
@@ -45,9 +45,10 @@ def train_main() -> None:
         if not flags:
             configs = check_overrides([a for a in args if not a.startswith("-")], multirun)
             if not multirun:
-                # Loading the data before Hydra creates the run directory means a bad dataset
-                # fails without writing anything there.
+                # Loading the data and building the model before Hydra creates the run directory
+                # means a bad dataset, or a model that cannot use it, fails without writing there.
                 dataset = load_dataset(configs[0])
+                build_family(configs[0].model, dataset.info(), configs[0])  # model/data mismatches
     except UserError as error:
         fail("gan-train", str(error))
     sys.argv = [sys.argv[0], *args]

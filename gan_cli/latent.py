@@ -22,7 +22,6 @@ What each tool computes:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -177,7 +176,3 @@ def generate_batched(family: Family, inputs: dict[str, torch.Tensor], batch_size
         chunk = {key: value[start : start + batch_size].to(device) for key, value in inputs.items()}
         chunks.append(family.generate(chunk).float().cpu())
     return torch.cat(chunks)
-
-
-def square_nrow(count: int) -> int:
-    return max(1, math.ceil(math.sqrt(count)))

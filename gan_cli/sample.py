@@ -18,8 +18,10 @@ the same latents; ``label=K`` gives ``rows`` rows of class K.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -97,9 +99,9 @@ def default_output(ckpt: Path) -> Path:
 
 
 def check_sample_config(cfg: SampleConfig) -> None:
-    for key in ("n", "batch_size", "rows", "pool"):
+    for key, example in (("n", 64), ("batch_size", 256), ("rows", 8), ("pool", 1000)):
         if getattr(cfg, key) <= 0:
-            raise UserError(f"{key}={getattr(cfg, key)} must be positive; e.g. {key}={SampleConfig.__dataclass_fields__[key].default}")
+            raise UserError(f"{key}={getattr(cfg, key)} must be positive; e.g. {key}={example}")
     if cfg.nrow is not None and cfg.nrow <= 0:
         raise UserError(f"nrow={cfg.nrow} must be positive, or leave it out for a square grid")
     if cfg.steps < 2:
@@ -245,7 +247,7 @@ def sample_arithmetic(family: Family, cfg: SampleConfig, out: Path, label) -> li
         "columns": [{"alpha": a, "mean_ink": round(float(v), 4)} for a, v in zip(ARITHMETIC_ALPHAS, column_ink)],
         "row_labels": None if labels is None else labels.tolist(),
     }
-    (out).mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     report_path = stem.with_suffix(".json")
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     return [save_png(image_grid(images, columns), stem.with_suffix(".png")), report_path]
@@ -281,7 +283,9 @@ def load_input_images(folder: Optional[str], data: DataInfo, limit: int) -> torc
         raise UserError(f"input={folder} is not a folder; pass input=DIR holding images (.png, .jpg, ...)")
     if not list_images(root):
         raise UserError(f"input={folder} holds no images; add .png or .jpg files, or pick another folder")
-    dataset = load_image_folder(str(root), data.channels, data.image_size, limit)
+    # The loader's progress bar goes to stderr: stdout carries only the written paths.
+    with contextlib.redirect_stdout(sys.stderr):
+        dataset = load_image_folder(str(root), data.channels, data.image_size, limit)
     return dataset.images.float().mul(2 / 255).sub(1)
 
 

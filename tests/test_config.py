@@ -69,7 +69,7 @@ def test_default_config_is_typed():
     assert OmegaConf.get_type(cfg) is Config
     assert OmegaConf.get_type(cfg.train) is TrainConfig
     assert (cfg.model.name, cfg.data.name, cfg.optimizer.name) == ("dcgan", "mnist", "adam")
-    assert type(cfg.train.steps) is int and cfg.train.steps == 1500
+    assert type(cfg.train.steps) is int and cfg.train.steps == 2000
     assert type(cfg.train.batch_size) is int
     assert type(cfg.optimizer.lr_g) is float and cfg.optimizer.lr_g == pytest.approx(2e-4)
     assert cfg.optimizer.lr is None

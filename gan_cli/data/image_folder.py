@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from rich.console import Console
 from rich.progress import track
 
 from gan_cli.data.memory import InMemoryImages
@@ -55,7 +56,8 @@ def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0
         raise UserError(f"no images found in {root}; add image files ({suffixes}) or class subfolders of them")
     if limit:
         files = files[:limit]
-    pixels = [load_image(f, channels, size) for f in track(files, description="loading images", transient=True)]
+    progress = track(files, description="loading images", transient=True, console=Console(stderr=True))
+    pixels = [load_image(f, channels, size) for f in progress]
     labels = None
     if classes:
         index = {name: i for i, name in enumerate(classes)}

@@ -49,6 +49,7 @@ class AaeConfig(ModelConfig):
     ngf: int = 32  # conv: decoder width at its last hidden layer
     ndf: int = 32  # conv: encoder width at its first layer
     d_hidden: list[int] = field(default_factory=lambda: [256, 256])  # the code discriminator's hidden layers
+    batch_stats: bool = True  # the code D also sees the batch's per-coordinate mean and std: collapse stands out
 
 
 class MLPEncoder(nn.Module):
@@ -75,13 +76,25 @@ class ConvEncoder(nn.Module):
 
 
 class CodeDiscriminator(nn.Module):
-    """An MLP that scores a code: high for prior samples, low for encoder outputs."""
+    """An MLP that scores a code: high for prior samples, low for encoder outputs.
 
-    def __init__(self, nz: int, hidden: list[int]):
+    With ``batch_stats`` it also sees the batch's per-coordinate mean and standard deviation beside each
+    code (minibatch discrimination in the style of the minibatch-std feature of Karras et al., 2018). A
+    deterministic encoder otherwise tends to park all codes in one high-scoring spot, or drift them
+    together: each code looks plausible alone, and only the batch shows the collapse.
+    """
+
+    def __init__(self, nz: int, hidden: list[int], batch_stats: bool):
         super().__init__()
-        self.net = nn.Sequential(*mlp([nz, *hidden], nn.LeakyReLU(0.2)), nn.Linear(hidden[-1], 1))
+        self.batch_stats = batch_stats
+        in_features = 3 * nz if batch_stats else nz
+        self.net = nn.Sequential(*mlp([in_features, *hidden], nn.LeakyReLU(0.2)), nn.Linear(hidden[-1], 1))
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        if self.batch_stats:
+            mean = codes.mean(0, keepdim=True)
+            std = codes.std(0, keepdim=True) if codes.shape[0] > 1 else torch.ones_like(mean)
+            codes = torch.cat([codes, mean.expand_as(codes), std.expand_as(codes)], dim=1)
         return self.net(codes).squeeze(1)
 
 
@@ -102,7 +115,7 @@ class AdversarialAutoencoder(Family):
             hidden = list(cfg.hidden)
             encoder = MLPEncoder(cfg.nz, hidden, data.channels, data.image_size)
             decoder = MLPGenerator(cfg.nz, hidden[::-1], data.channels, data.image_size)
-        return {"E": encoder, "G": decoder, "D": CodeDiscriminator(cfg.nz, list(cfg.d_hidden))}
+        return {"E": encoder, "G": decoder, "D": CodeDiscriminator(cfg.nz, list(cfg.d_hidden), cfg.batch_stats)}
 
     @property
     def latent_dim(self) -> int:
