@@ -15,6 +15,7 @@ import torch
 from gan_cli.errors import UserError
 
 FORMAT = "gan-cli/1"
+TEMPORARY_SUFFIX = ".tmp"
 
 
 def atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -23,17 +24,29 @@ def atomic_save(payload: dict[str, Any], path: Path) -> None:
     A crash or a full disk mid-write leaves the previous file intact and no partial file behind.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
             torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    except RuntimeError as error:
+        Path(temporary).unlink(missing_ok=True)
+        # torch's zip writer reports a failed write (a full disk) as a RuntimeError; surface the OSError.
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
+        raise
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     sync_directory(path.parent)
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete half-written checkpoints left by a process killed mid-write (SIGKILL, power loss)."""
+    for stale in folder.glob(f".*{TEMPORARY_SUFFIX}"):
+        stale.unlink(missing_ok=True)
 
 
 def sync_directory(folder: Path) -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from torch.utils.tensorboard import SummaryWriter
 
 from gan_cli.artifacts import image_grid, save_png, write_gif, write_json
+from gan_cli.checkpoint import remove_stale_temporaries
 from gan_cli.errors import UserError
 from gan_cli.families.base import Scalars
 from gan_cli.progress import describe_figures, summary_table, training_progress
@@ -65,6 +66,7 @@ class Upkeep:
 
     def start(self) -> None:
         self.log_hyperparameters()
+        remove_stale_temporaries(self.run.checkpoint_dir)
         if self.run.step == 0:
             self.save_grid()
         self.meter = ScalarMeter()  # throughput counts training only, not start-up

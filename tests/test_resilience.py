@@ -233,3 +233,16 @@ def test_load_checkpoint_rejects_foreign_torch_file(tmp_path):
     torch.save({"state_dict": {}}, foreign)
     with pytest.raises(UserError, match="not a gan-cli checkpoint"):
         load_checkpoint(foreign)
+
+
+def test_resumed_run_removes_half_written_checkpoints(fake_mnist_root, tmp_path):
+    """What a SIGKILL during a checkpoint write leaves behind is cleared; last.pt is untouched by it."""
+    run_dir = tmp_path / "run"
+    made = run_cli("gan-train", *tiny_args("gan", f"data.root={fake_mnist_root}", "train.steps=3", f"hydra.run.dir={run_dir}"), cwd=tmp_path)
+    assert made.returncode == 0, describe(made)
+    stale = run_dir / "checkpoints" / ".last.pt.killed.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    result = run_cli("gan-train", f"resume={run_dir}", "train.steps=4", cwd=tmp_path)
+    assert result.returncode == 0, describe(result)
+    assert not stale.exists()
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 4
