@@ -18,10 +18,8 @@ the same latents; ``label=K`` gives ``rows`` rows of class K.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -46,6 +44,7 @@ from gan_cli.latent import (
     label_classes,
     walk,
 )
+from gan_cli.resume import run_dir_of
 from gan_cli.runtime import resolve_device
 
 ALL_LABELS = "all"
@@ -94,8 +93,7 @@ def family_from_checkpoint(payload: dict[str, Any], device: torch.device) -> Fam
 
 
 def default_output(ckpt: Path) -> Path:
-    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    return run_dir / "generated"
+    return run_dir_of(ckpt) / "generated"
 
 
 def check_sample_config(cfg: SampleConfig) -> None:
@@ -283,9 +281,7 @@ def load_input_images(folder: Optional[str], data: DataInfo, limit: int) -> torc
         raise UserError(f"input={folder} is not a folder; pass input=DIR holding images (.png, .jpg, ...)")
     if not list_images(root):
         raise UserError(f"input={folder} holds no images; add .png or .jpg files, or pick another folder")
-    # The loader's progress bar goes to stderr: stdout carries only the written paths.
-    with contextlib.redirect_stdout(sys.stderr):
-        dataset = load_image_folder(str(root), data.channels, data.image_size, limit)
+    dataset = load_image_folder(str(root), data.channels, data.image_size, limit)
     return dataset.images.float().mul(2 / 255).sub(1)
 
 
