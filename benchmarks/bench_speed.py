@@ -34,7 +34,7 @@ from torchvision import transforms
 from gan_cli.compose import compose_config
 from gan_cli.data.mnist import load_mnist
 from gan_cli.errors import UserError
-from gan_cli.families.dcgan import ConvDiscriminator, ConvGenerator
+from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
 from gan_cli.train import TrainingRun, build_run, train_step
 
 IMAGE_SIZE = 32

@@ -14,8 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from gan_cli.compose import check_overrides, describe_compose_error, register_all
-from gan_cli.data import InMemoryImages
+from gan_cli.data import TrainingData
 from gan_cli.errors import UserError
+from gan_cli.help import train_help
 from gan_cli.resume import check_resume, override_key, resume_arguments
 from gan_cli.signals import TrainingInterrupted
 from gan_cli.train import build_family, load_dataset, train
@@ -37,6 +38,9 @@ def train_main() -> None:
     flags = [a for a in args if a.startswith("-") and a not in ("-m", "--multirun")]
     dataset = None
     try:
+        if any(flag in ("--help", "-h") for flag in flags):
+            print(train_help([a for a in args if not a.startswith("-")]))
+            sys.exit(0)
         if any(override_key(a) == "resume" for a in args):
             if multirun:
                 raise UserError("resume= continues one run; drop -m, or resume each sweep job's directory")
@@ -55,7 +59,7 @@ def train_main() -> None:
     hydra.main(config_path="conf", config_name="config", version_base="1.3")(training_job(dataset))()
 
 
-def training_job(dataset: Optional[InMemoryImages]) -> Callable[[DictConfig], Any]:
+def training_job(dataset: Optional[TrainingData]) -> Callable[[DictConfig], Any]:
     """The function Hydra runs once per job, with the data already loaded for a single run."""
 
     def run_training_job(cfg: DictConfig):

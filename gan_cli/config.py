@@ -16,17 +16,30 @@ from omegaconf import MISSING
 from gan_cli.errors import UserError
 
 
-class GeneratorLoss(str, Enum):
-    """How G is scored against D's verdict on its samples."""
+class GanLoss(str, Enum):
+    """The adversarial loss: how D is trained and how G is scored against D's verdict."""
 
-    non_saturating = "non_saturating"  # maximise log D(G(z)): strong gradients early on
-    saturating = "saturating"  # minimise log(1 - D(G(z))): the original minimax, vanishes early
+    non_saturating = "non_saturating"  # cross-entropy; G maximises log D(G(z)): strong gradients early on
+    saturating = "saturating"  # cross-entropy; G minimises log(1 - D(G(z))): the original minimax
+    lsgan = "lsgan"  # least squares (Mao et al., 2017): smooth gradients; CycleGAN's default
 
 
 class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"  # autocast; fast on CPUs with AMX and on Ampere+ GPUs
     fp16 = "fp16"  # autocast with a gradient scaler; CUDA only
+
+
+class LrSchedule(str, Enum):
+    constant = "constant"  # the configured rate throughout
+    linear_decay = "linear_decay"  # constant until decay_start, then linearly to zero (CycleGAN, pix2pix)
+
+
+class Direction(str, Enum):
+    """Which side of a translation dataset is the input."""
+
+    AtoB = "AtoB"
+    BtoA = "BtoA"
 
 
 class NanPolicy(str, Enum):
@@ -46,29 +59,38 @@ class DataConfig:
 
 
 @dataclass
+class TranslationDataConfig(DataConfig):
+    """Image-to-image data: two domains, A and B, paired or not, with a held-out split."""
+
+    direction: Direction = Direction.AtoB  # AtoB: A is the input and B the target; BtoA swaps them
+    jitter: bool = True  # training only: resize to 286/256 of the size, random-crop back (the reference's jitter)
+    flip: bool = True  # training only: random horizontal flip, the same for both sides of a pair
+
+
+@dataclass
 class OptimizerConfig:
-    name: str = "adam"
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    # One knob for sweeps: when set, it replaces both lr_g and lr_d.
-    lr: Optional[float] = None
+    name: str = "adam"  # the optimizer; Adam is the only one
+    lr_g: float = 2e-4  # G's learning rate (and the encoder's, for the AAE)
+    lr_d: float = 2e-4  # D's learning rate; a different one from lr_g is the two time-scale rule (TTUR)
+    beta1: float = 0.5  # Adam's first-moment decay; 0.5 (DCGAN, pix2pix, CycleGAN) damps oscillation
+    beta2: float = 0.999  # Adam's second-moment decay
+    lr: Optional[float] = None  # one knob for sweeps: when set, it replaces both lr_g and lr_d
+    schedule: LrSchedule = LrSchedule.constant  # linear_decay: constant, then linearly down to zero
+    decay_start: float = 0.5  # linear_decay: the fraction of train.steps after which the rate falls
 
 
 @dataclass
 class DeviceConfig:
     type: str = "auto"  # auto (CUDA if present, else CPU), cpu or cuda
-    precision: Precision = Precision.fp32
+    precision: Precision = Precision.fp32  # fp32, bf16 (autocast) or fp16 (autocast + gradient scaler, CUDA)
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default (one per core)
     channels_last: bool = True  # NHWC memory layout; faster convolutions on CPU and tensor cores
 
 
 @dataclass
 class LossConfig:
-    g: GeneratorLoss = GeneratorLoss.non_saturating
-    # Labels for real images in D's loss; 0.9 gives one-sided label smoothing.
-    real_label: float = 1.0
+    name: GanLoss = GanLoss.non_saturating  # non_saturating, saturating or lsgan
+    real_label: float = 1.0  # the target for real images in D's loss; 0.9 is one-sided label smoothing
 
 
 @dataclass
@@ -89,6 +111,13 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 500  # score on the held-out split every N steps, and at the end (0: at the end only)
+    num_samples: int = 1000  # held-out images scored: the first N of the split (0: all)
+    batch_size: int = 256  # images translated at once while scoring
+
+
+@dataclass
 class ModelConfig:
     """Fields every family has; each family's schema extends it."""
 
@@ -104,6 +133,7 @@ class Config:
     device: DeviceConfig = MISSING
     loss: LossConfig = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     resume: Optional[str] = None  # a checkpoint, a run directory, or "auto"
 
 
@@ -112,6 +142,7 @@ def register_configs(model_schemas: dict[str, type]) -> None:
     store = ConfigStore.instance()
     store.store(name="config_schema", node=Config)
     store.store(group="data", name="data_schema", node=DataConfig)
+    store.store(group="data", name="translation_data_schema", node=TranslationDataConfig)
     store.store(group="optimizer", name="optimizer_schema", node=OptimizerConfig)
     store.store(group="device", name="device_schema", node=DeviceConfig)
     store.store(group="loss", name="loss_schema", node=LossConfig)
@@ -123,6 +154,7 @@ def check_config(cfg) -> None:
     """Range checks that a type alone cannot express; each failure names the key and a valid value."""
     train, optimizer = cfg.train, cfg.optimizer
     positive = {
+        "eval.batch_size": cfg.eval.batch_size,
         "train.batch_size": train.batch_size,
         "train.d_steps": train.d_steps,
         "train.log_every": train.log_every,
@@ -145,6 +177,12 @@ def check_config(cfg) -> None:
     for key in ("beta1", "beta2"):
         if not 0 <= optimizer[key] < 1:
             raise UserError(f"optimizer.{key}={optimizer[key]} must be in [0, 1); the DCGAN default is 0.5/0.999")
+    if not 0 <= optimizer.decay_start < 1:
+        raise UserError(f"optimizer.decay_start={optimizer.decay_start} must be in [0, 1); e.g. 0.5 decays over the second half")
+    if cfg.eval.every < 0:
+        raise UserError(f"eval.every={cfg.eval.every} must be 0 (at the end only) or a positive step interval")
+    if cfg.eval.num_samples < 0:
+        raise UserError(f"eval.num_samples={cfg.eval.num_samples} must be 0 (the whole split) or a positive count")
     if train.keep_last < 0:
         raise UserError(f"train.keep_last={train.keep_last} must be 0 (keep all) or a positive count")
 
@@ -154,8 +192,20 @@ def default_example(key: str) -> str:
     return next((value for prefix, value in examples.items() if key.startswith(prefix)), "1")
 
 
-def learning_rates(optimizer_cfg) -> dict[str, float]:
-    """The rate for each optimizer role; optimizer.lr, when set, is both."""
+def learning_rates(optimizer_cfg, step: int = 0, total_steps: int = 1) -> dict[str, float]:
+    """The rate for each optimizer role during step ``step + 1``; optimizer.lr, when set, is both."""
+    factor = schedule_factor(optimizer_cfg, step, total_steps)
     if optimizer_cfg.lr is not None:
-        return {"g": optimizer_cfg.lr, "d": optimizer_cfg.lr}
-    return {"g": optimizer_cfg.lr_g, "d": optimizer_cfg.lr_d}
+        return {"g": optimizer_cfg.lr * factor, "d": optimizer_cfg.lr * factor}
+    return {"g": optimizer_cfg.lr_g * factor, "d": optimizer_cfg.lr_d * factor}
+
+
+def schedule_factor(optimizer_cfg, step: int, total_steps: int) -> float:
+    """The schedule's multiplier for the configured rates; it depends on the step alone, so a resumed
+    run continues the schedule exactly."""
+    if LrSchedule(optimizer_cfg.schedule) is LrSchedule.constant:
+        return 1.0
+    decay_from = int(optimizer_cfg.decay_start * total_steps)
+    if step < decay_from:
+        return 1.0
+    return max(0.0, 1.0 - (step - decay_from) / max(1, total_steps - decay_from))

@@ -8,7 +8,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-SHOWN = (("loss/d", "D loss"), ("loss/g", "G loss"), ("loss/recon", "recon"), ("d/real", "D(x)"), ("d/fake", "D(G(z))"))
+SHOWN = (
+    ("loss/d", "D loss"),
+    ("loss/g", "G loss"),
+    ("loss/recon", "recon"),
+    ("loss/cycle", "cycle"),
+    ("d/real", "D(x)"),
+    ("d/fake", "D(G(z))"),
+    ("eval/psnr", "PSNR"),
+)
 
 
 def training_progress(console: Console) -> Progress:

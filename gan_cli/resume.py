@@ -10,7 +10,6 @@ from omegaconf import OmegaConf
 
 from gan_cli.checkpoint import load_checkpoint, restore_rng_state
 from gan_cli.compose import compose_config, own_overrides
-from gan_cli.config import learning_rates
 from gan_cli.errors import UserError
 
 # Keys that may differ between a checkpoint and the resumed run: they change what happens next,
@@ -28,6 +27,9 @@ SAFE_CHANGES = (
     "optimizer.lr",
     "optimizer.lr_g",
     "optimizer.lr_d",
+    "optimizer.schedule",
+    "optimizer.decay_start",
+    "eval.",
     "device.",
     "data.root",
     "data.download",
@@ -131,15 +133,8 @@ def restore_run(run, payload: dict[str, Any]) -> None:
     run.skipped_steps = payload.get("skipped_steps", 0)
     run.best = payload.get("best")
     run.stream.load_state_dict(payload["data"])
+    run.family.load_state_dict(payload.get("family_state", {}))
     saved_grid = payload["grid"]["inputs"]
     if next(iter(saved_grid.values())).shape[0] == run.cfg.train.num_samples:
         run.grid.inputs = {k: v.to(run.runtime.device) for k, v in saved_grid.items()}
     restore_rng_state(payload["rng"])
-
-
-def apply_learning_rates(run) -> None:
-    """A resumed optimizer keeps its saved rates; the current config's rates win."""
-    rates = learning_rates(run.cfg.optimizer)
-    for name, spec in run.family.optimizers().items():
-        for group in run.optimizers[name].param_groups:
-            group["lr"] = rates[spec.role]

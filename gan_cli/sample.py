@@ -11,6 +11,9 @@ Modes (``mode=``), each writing into ``out=`` and returning the paths it wrote:
   JSON report of the measured ink; see ``gan_cli.latent`` for exactly what is computed.
 * ``reconstruct`` (models with an encoder, model=aae): the images in ``input=DIR`` beside their
   reconstructions.
+* ``translate`` (the default for pix2pix and CycleGAN checkpoints): every image in ``input=DIR``
+  translated into ``out=`` under the same relative path; ``target=DIR`` scores the outputs against
+  ground truth; ``direction=`` picks CycleGAN's generator. See ``gan_cli.translate_folder``.
 
 For a conditional checkpoint, ``label=all`` in the latent modes gives one row per class, every row with
 the same latents; ``label=K`` gives ``rows`` rows of class K.
@@ -32,6 +35,7 @@ from gan_cli.artifacts import image_grid, save_individual, save_png, to_pil
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
+from gan_cli.families.translation import TranslationFamily
 from gan_cli.latent import (
     ARITHMETIC_ALPHAS,
     ARITHMETIC_QUANTILE,
@@ -46,6 +50,7 @@ from gan_cli.latent import (
 )
 from gan_cli.resume import run_dir_of
 from gan_cli.runtime import resolve_device
+from gan_cli.translate_folder import FolderJob, input_files, resolve_direction, translate_folder
 
 ALL_LABELS = "all"
 
@@ -56,6 +61,7 @@ class SampleMode(str, Enum):
     walk = "walk"  # vary latent coordinate dim over a range
     arithmetic = "arithmetic"  # add and subtract mean latents chosen by a measured attribute
     reconstruct = "reconstruct"  # encode and decode the images in input= (model=aae)
+    translate = "translate"  # translate the images in input= (model=pix2pix, cyclegan)
 
 
 @dataclass
@@ -68,10 +74,12 @@ class SampleConfig:
     nrow: Optional[int] = None  # images per grid row; default: a square grid (one row per class for label=all)
     batch_size: int = 256  # images generated at once
     device: str = "auto"  # auto, cpu or cuda
-    mode: SampleMode = SampleMode.grid  # grid, interpolate, walk, arithmetic or reconstruct
+    mode: Optional[SampleMode] = None  # grid, interpolate, walk, arithmetic, reconstruct or translate; default: translate for translation checkpoints, else grid
     label: Optional[str] = None  # conditional models: a class index, or "all" (the default) for a row per class
     dim: Optional[int] = None  # walk: the latent coordinate to vary, 0 .. latent size - 1
-    input: Optional[str] = None  # reconstruct: a folder of images (class subfolders are fine)
+    input: Optional[str] = None  # reconstruct, translate: a folder of images (searched recursively)
+    target: Optional[str] = None  # translate: ground truth under the same relative paths; prints L1, PSNR, SSIM
+    direction: Optional[str] = None  # translate: AtoB or BtoA; default: the trained direction (CycleGAN can reverse)
     end_seed: Optional[int] = None  # interpolate: the seed of the path's end; default seed + 1
     steps: int = 10  # interpolate and walk: images along the path
     lerp: bool = False  # interpolate: straight line instead of slerp (uniform priors always use lerp)
@@ -304,12 +312,44 @@ MODES: dict[SampleMode, Callable[..., list[Path]]] = {
 }
 
 
-def sample(cfg: SampleConfig) -> list[Path]:
-    """Run the chosen mode; returns the written paths."""
+def resolve_mode(cfg: SampleConfig, family: Family, model: str) -> SampleMode:
+    """The asked mode, or the family's default; a mode the checkpoint cannot serve is a UserError."""
+    translates = isinstance(family, TranslationFamily)
+    mode = SampleMode(cfg.mode) if cfg.mode is not None else (SampleMode.translate if translates else SampleMode.grid)
+    if translates and mode is not SampleMode.translate:
+        raise UserError(
+            f"mode={mode.value} draws from a latent space, but this {model} checkpoint translates images; "
+            "use gan-sample ckpt=... input=DIR (mode=translate)"
+        )
+    if not translates and mode is SampleMode.translate:
+        raise UserError(f"mode=translate needs a pix2pix or cyclegan checkpoint; this one is model={model}")
+    if not translates and cfg.input and mode is not SampleMode.reconstruct:
+        raise UserError(
+            f"input= is for translation checkpoints (pix2pix, cyclegan) and mode=reconstruct (aae); this model={model} "
+            "checkpoint draws images from noise: drop input="
+        )
+    return mode
+
+
+def sample_translate(family: TranslationFamily, cfg: SampleConfig, out: Path, trained_direction: str, report) -> list[Path]:
+    root, files = input_files(cfg.input)
+    reverse = resolve_direction(family, trained_direction, cfg.direction)
+    target = Path(cfg.target).expanduser() if cfg.target else None
+    if target is not None and not target.is_dir():
+        raise UserError(f"target={cfg.target} is not a folder; pass target=DIR holding the ground truth, or leave it out")
+    job = FolderJob(root, out, reverse, target, cfg.batch_size)
+    return translate_folder(family, job, files, report)
+
+
+def sample(cfg: SampleConfig, report: Callable[[str], None] = print) -> list[Path]:
+    """Run the chosen mode; returns the written paths (``report`` gets any figures measured)."""
     check_sample_config(cfg)
     ckpt = Path(cfg.ckpt).expanduser()
     payload = load_checkpoint(ckpt)
     family = family_from_checkpoint(payload, resolve_device(cfg.device))
-    label = resolve_label(family, cfg.label, payload["family"])
+    mode = resolve_mode(cfg, family, payload["family"])
     out = Path(cfg.out).expanduser() if cfg.out else default_output(ckpt)
-    return MODES[SampleMode(cfg.mode)](family, cfg, out, label)
+    if mode is SampleMode.translate:
+        return sample_translate(family, cfg, out, payload["config"]["data"].get("direction", "AtoB"), report)
+    label = resolve_label(family, cfg.label, payload["family"])
+    return MODES[mode](family, cfg, out, label)

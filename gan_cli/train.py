@@ -6,8 +6,6 @@ grids, checkpoints, progress) in one place.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,48 +13,23 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from gan_cli.checkpoint import FORMAT, atomic_save, capture_rng_state, load_checkpoint
+from gan_cli.checkpoint import load_checkpoint
 from gan_cli.config import NanPolicy, check_config, learning_rates
-from gan_cli.data import BatchStream, InMemoryImages, build_dataset
+from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
-from gan_cli.families.base import GridSpec, Phase, Scalars
-from gan_cli.resume import apply_learning_rates, check_changes, config_changes, restore_run
-from gan_cli.runtime import Runtime, make_runtime, seed_everything
+from gan_cli.families.base import Phase, Scalars
+from gan_cli.resume import check_changes, config_changes, restore_run
+from gan_cli.run import TrainingRun
+from gan_cli.runtime import make_runtime, seed_everything
 from gan_cli.signals import StopRequests, TrainingInterrupted
+from gan_cli.upkeep import Upkeep
 
 GRID_SEED = 1234  # the fixed latents for sample grids do not depend on the training seed
 
 
 class TrainingDiverged(UserError):
     """A loss went NaN or Inf and the nan policy is to stop."""
-
-
-@dataclass
-class TrainingRun:
-    """Everything a training step and its upkeep need; what a checkpoint saves and restores."""
-
-    cfg: DictConfig
-    run_dir: Path
-    runtime: Runtime
-    family: Family
-    phases: list[Phase]
-    optimizers: dict[str, torch.optim.Optimizer]
-    stream: BatchStream
-    grid: GridSpec
-    total_steps: int
-    scaler: Optional[torch.amp.GradScaler] = None
-    step: int = 0
-    skipped_steps: int = 0
-    best: Optional[float] = None  # the best value of train.best_metric so far
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.run_dir / "checkpoints"
-
-    @property
-    def sample_dir(self) -> Path:
-        return self.run_dir / "samples"
 
 
 def build_family(model_cfg, data: DataInfo, cfg: DictConfig) -> Family:
@@ -84,9 +57,12 @@ def count_steps(train_cfg, batches_per_epoch: int) -> int:
     return max(1, train_cfg.epochs * batches_per_epoch // train_cfg.d_steps)
 
 
-def load_dataset(cfg: DictConfig) -> InMemoryImages:
+def load_dataset(cfg: DictConfig) -> TrainingData:
     """The configured data at the model's size, with at least one full batch."""
-    dataset = build_dataset(cfg.data, cfg.model.image_size)
+    load_families()
+    family_class = FAMILIES.get(cfg.model.name)
+    dataset = build_dataset(cfg.data, DataRequest(cfg.model.image_size, cfg.train.batch_size, family_class.trains_on_pairs))
+    family_class.check_data(cfg.model.name, dataset.info())
     if len(dataset) < cfg.train.batch_size:
         raise UserError(
             f"the dataset has {len(dataset)} images, fewer than train.batch_size={cfg.train.batch_size}; "
@@ -95,7 +71,7 @@ def load_dataset(cfg: DictConfig) -> InMemoryImages:
     return dataset
 
 
-def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[InMemoryImages] = None) -> TrainingRun:
+def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[TrainingData] = None) -> TrainingRun:
     """Check the config, load the data (unless given), build the family, its optimizers and the
     fixed grid inputs."""
     check_config(cfg)
@@ -105,7 +81,8 @@ def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[InMemoryImages] 
     family = build_family(cfg.model, dataset.info(), cfg)
     family.networks.to(device=runtime.device, memory_format=runtime.memory_format)
     stream = BatchStream(dataset.to(runtime.device), cfg.train.batch_size, cfg.train.seed, runtime.memory_format)
-    grid = family.grid_inputs(cfg.train.num_samples, torch.Generator().manual_seed(GRID_SEED))
+    heldout = dataset.heldout(cfg.eval.num_samples)
+    grid = family.grid_inputs(cfg.train.num_samples, torch.Generator().manual_seed(GRID_SEED), heldout)
     return TrainingRun(
         cfg=cfg,
         run_dir=run_dir,
@@ -117,6 +94,7 @@ def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[InMemoryImages] 
         grid=grid,
         total_steps=count_steps(cfg.train, stream.batches_per_epoch),
         scaler=runtime.grad_scaler(),
+        heldout=heldout,
     )
 
 
@@ -126,8 +104,18 @@ def set_trainable(family: Family, trained: tuple[str, ...]) -> None:
         network.requires_grad_(name in trained)
 
 
+def set_learning_rates(run: TrainingRun) -> None:
+    """The configured rates under the schedule, for the step about to run; a resumed run's rates
+    follow from its step and the current config, never from the saved optimizer state."""
+    rates = learning_rates(run.cfg.optimizer, run.step, run.total_steps)
+    for name, spec in run.family.optimizers().items():
+        for group in run.optimizers[name].param_groups:
+            group["lr"] = rates[spec.role]
+
+
 def train_step(run: TrainingRun) -> Scalars:
     """One G update and the phases around it (k D updates first, each on a fresh batch)."""
+    set_learning_rates(run)
     batch = next(run.stream)
     scalars: Scalars = {}
     for phase in run.phases:
@@ -167,80 +155,12 @@ def apply_update(run: TrainingRun, phase: Phase, loss: torch.Tensor) -> bool:
     return True
 
 
-@torch.no_grad()
-def generate_grid_images(family: Family, grid: GridSpec) -> torch.Tensor:
-    """The fixed-latent samples, drawn in eval mode so they do not disturb BatchNorm statistics."""
-    family.networks.eval()
-    try:
-        return family.generate(grid.inputs).float()
-    finally:
-        family.networks.train()
-
-
-def checkpoint_payload(run: TrainingRun, metrics: dict[str, float]) -> dict[str, Any]:
-    """Everything needed to resume exactly, or to sample with nothing else at hand."""
-    return {
-        "format": FORMAT,
-        "family": run.cfg.model.name,
-        "config": OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True),
-        "data_info": vars(run.family.data) | {"fields": list(run.family.data.fields)},
-        "step": run.step,
-        "skipped_steps": run.skipped_steps,
-        "networks": {name: net.state_dict() for name, net in run.family.networks.items()},
-        "optimizers": {name: opt.state_dict() for name, opt in run.optimizers.items()},
-        "scaler": None if run.scaler is None else run.scaler.state_dict(),
-        "rng": capture_rng_state(),
-        "data": run.stream.state_dict(),
-        "grid": {"inputs": {k: v.cpu() for k, v in run.grid.inputs.items()}, "nrow": run.grid.nrow},
-        "metrics": metrics,
-        "best": run.best,
-    }
-
-
-def save_checkpoints(run: TrainingRun, metrics: dict[str, float], periodic: bool) -> Path:
-    """Write last.pt (and step_XXXXXXX.pt when periodic, best.pt when the metric improved),
-    pruning old periodic ones past keep_last."""
-    improved = update_best(run, metrics)
-    payload = checkpoint_payload(run, metrics)
-    last = run.checkpoint_dir / "last.pt"
-    atomic_save(payload, last)
-    if periodic:
-        atomic_save(payload, run.checkpoint_dir / f"step_{run.step:07d}.pt")
-        prune_checkpoints(run.checkpoint_dir, run.cfg.train.keep_last)
-    if improved:
-        atomic_save(payload, run.checkpoint_dir / "best.pt")
-    return last
-
-
-def update_best(run: TrainingRun, metrics: dict[str, float]) -> bool:
-    """Track train.best_metric (lower is better); True when this checkpoint is the best so far."""
-    name = run.cfg.train.best_metric
-    if not name or not metrics:
-        return False
-    if name not in metrics:
-        known = ", ".join(sorted(metrics))
-        raise UserError(f"train.best_metric={name} is not a logged scalar; choose one of: {known}")
-    if run.best is not None and metrics[name] >= run.best:
-        return False
-    run.best = metrics[name]
-    return True
-
-
-def prune_checkpoints(folder: Path, keep_last: int) -> None:
-    if keep_last <= 0:
-        return
-    for old in sorted(folder.glob("step_*.pt"))[:-keep_last]:
-        old.unlink(missing_ok=True)
-
-
 def train(
-    cfg: DictConfig, run_dir: Path, console: Optional[Console] = None, dataset: Optional[InMemoryImages] = None
+    cfg: DictConfig, run_dir: Path, console: Optional[Console] = None, dataset: Optional[TrainingData] = None
 ) -> dict[str, Any]:
     """Train as configured, writing artifacts into ``run_dir``; returns the run's final figures.
 
     ``dataset`` is the data already loaded from ``cfg.data``, when the caller checked it up front."""
-    from gan_cli.upkeep import Upkeep
-
     console = console or Console()
     run = build_run(cfg, Path(run_dir), dataset)
     if cfg.resume:
@@ -262,11 +182,6 @@ def resume_from(run: TrainingRun, checkpoint: Path, console: Console) -> None:
     current = OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True)
     changes = check_changes(config_changes(payload["config"], current), checkpoint)
     restore_run(run, payload)
-    apply_learning_rates(run)
     console.print(f"resuming from {checkpoint} at step {run.step} of {run.total_steps}")
     for change in changes:
         console.print(f"  changed {change}")
-
-
-def is_finite_network(family: Family) -> bool:
-    return all(math.isfinite(p.abs().sum().item()) for p in family.networks.parameters())

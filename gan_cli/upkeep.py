@@ -15,7 +15,7 @@ from gan_cli.checkpoint import remove_stale_temporaries
 from gan_cli.errors import UserError
 from gan_cli.families.base import Scalars
 from gan_cli.progress import describe_figures, summary_table, training_progress
-from gan_cli.train import TrainingRun, generate_grid_images, is_finite_network, save_checkpoints
+from gan_cli.run import TrainingRun, generate_grid_images, is_finite_network, save_checkpoints
 
 
 class ScalarMeter:
@@ -50,6 +50,7 @@ class Upkeep:
         self.console = console
         self.meter = ScalarMeter()
         self.latest: dict[str, float] = {}
+        self.evaluated: dict[str, float] = {}  # the latest held-out figures, kept until the next evaluation
         self.started = time.perf_counter()
         self.first_step = run.step
         self.writer = SummaryWriter(log_dir=str(run.run_dir / "tb"), purge_step=run.step + 1 if run.step else None)
@@ -80,9 +81,11 @@ class Upkeep:
             self.log_scalars()
         if run.step % every.sample_every == 0 or last:
             self.save_grid()
+        if (run.cfg.eval.every and run.step % run.cfg.eval.every == 0) or last:
+            self.evaluate()
         if run.step % every.checkpoint_every == 0 or last:
             self.save_checkpoint(periodic=run.step % every.checkpoint_every == 0)
-        self.progress.update(self.task, completed=run.step, figures=describe_figures(self.latest))
+        self.progress.update(self.task, completed=run.step, figures=describe_figures(self.latest | self.evaluated))
 
     def log_scalars(self) -> None:
         self.latest = self.meter.take()
@@ -96,6 +99,15 @@ class Upkeep:
         self.writer.add_image("samples", grid, self.run.step)
         return save_png(grid, self.run.sample_dir / f"step_{self.run.step:07d}.png")
 
+    def evaluate(self) -> None:
+        """Score the family on the held-out images, where the data has them."""
+        run = self.run
+        if run.heldout is None:
+            return
+        self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size)
+        for key, value in self.evaluated.items():
+            self.writer.add_scalar(key, value, run.step)
+
     def save_checkpoint(self, periodic: bool) -> Path:
         if not is_finite_network(self.run.family):
             raise UserError(
@@ -103,7 +115,7 @@ class Upkeep:
                 f"{self.run.checkpoint_dir}. Lower optimizer.lr and resume from it"
             )
         try:
-            return save_checkpoints(self.run, self.latest, periodic)
+            return save_checkpoints(self.run, self.latest | self.evaluated, periodic)
         except OSError as error:
             raise UserError(
                 f"cannot write a checkpoint in {self.run.checkpoint_dir} ({error.strerror}); "
@@ -112,8 +124,15 @@ class Upkeep:
 
     def log_hyperparameters(self) -> None:
         cfg = self.run.cfg
-        rows = [f"|{section}.{key}|{value}|" for section in ("model", "data", "optimizer", "train", "loss") for key, value in cfg[section].items()]
+        rows = [f"|{section}.{key}|{value}|" for section in ("model", "data", "optimizer", "train", "loss", "eval") for key, value in cfg[section].items()]
         self.writer.add_text("hyperparameters", "|key|value|\n|-|-|\n" + "\n".join(rows), self.run.step)
+
+    def evaluation_record(self) -> dict[str, Any]:
+        """Which images the held-out figures come from, so no figure is read without its source."""
+        heldout = self.run.heldout
+        if heldout is None or not self.evaluated:
+            return {}
+        return {"eval_split": heldout.split, "eval_images": len(heldout.input), "eval_paired": heldout.paired}
 
     def finish(self) -> dict[str, Any]:
         """Write the progress GIF and summary.json, and print the final table."""
@@ -127,7 +146,8 @@ class Upkeep:
             "steps_this_session": run.step - self.first_step,
             "skipped_steps": run.skipped_steps,
             "wall_s": round(seconds, 2),
-            **{key: round(value, 5) for key, value in self.latest.items()},
+            **{key: round(value, 5) for key, value in (self.latest | self.evaluated).items()},
+            **self.evaluation_record(),
             "checkpoint": str(run.checkpoint_dir / "last.pt"),
             "samples": str(gif) if gif else None,
             "run_dir": str(run.run_dir),

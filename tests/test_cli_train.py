@@ -171,8 +171,8 @@ def test_saturating_loss_trains_on_the_default_path(more_runs):
     assert result.returncode == 0, describe(result)
     summary = assert_finished_run(run_dir)
     assert math.isfinite(summary["loss/g"]) and summary["loss/g"] < 0  # log(1 - D(G(z))) is negative
-    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").loss.g == "saturating"
-    assert load_weights_only(run_dir / "checkpoints" / "last.pt")["config"]["loss"]["g"] == "saturating"
+    assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").loss.name == "saturating"
+    assert load_weights_only(run_dir / "checkpoints" / "last.pt")["config"]["loss"]["name"] == "saturating"
 
 
 def test_multirun_runs_two_jobs(more_runs):

@@ -6,8 +6,10 @@ import math
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
+from gan_cli.config import LossConfig
 from gan_cli.errors import UserError
 from gan_cli.families.base import DataInfo, Family, GridSpec
 from gan_cli.latent import (
@@ -124,8 +126,12 @@ class InkFamily(Family):
         return 3
 
 
+def ink_family(family_class=InkFamily) -> Family:
+    return family_class(OmegaConf.create({"name": "ink"}), DataInfo(channels=1, image_size=4), OmegaConf.structured(LossConfig), 1)
+
+
 def test_latent_space_finds_a_planted_attribute():
-    family = InkFamily(None, DataInfo(channels=1, image_size=4), None, 1)
+    family = ink_family()
     space = LatentSpace.of(family, "mode=arithmetic")
     pool = space.draw(200, torch.Generator().manual_seed(0))
     found = attribute_vector(pool, ink(space.decode(pool, None, batch_size=64)))
@@ -138,13 +144,13 @@ def test_latent_space_needs_a_latent():
         def latent_dim(self):
             return None
 
-    family = NoLatent(None, DataInfo(channels=1, image_size=4), None, 1)
+    family = ink_family(NoLatent)
     with pytest.raises(UserError, match="mode=walk needs a model with a latent"):
         LatentSpace.of(family, "mode=walk")
 
 
 def test_uniform_prior_draws_inside_the_cube():
-    family = InkFamily(None, DataInfo(channels=1, image_size=4), None, 1)
+    family = ink_family()
     family.prior = "uniform"
     space = LatentSpace(family)
     z = space.draw(500, torch.Generator().manual_seed(0))
@@ -152,6 +158,6 @@ def test_uniform_prior_draws_inside_the_cube():
 
 
 def test_generate_batched_matches_one_big_batch():
-    family = InkFamily(None, DataInfo(channels=1, image_size=4), None, 1)
+    family = ink_family()
     z = torch.randn(10, 3)
     assert torch.equal(generate_batched(family, {"z": z}, batch_size=3), family.generate({"z": z}))

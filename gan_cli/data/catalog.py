@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from gan_cli.data import DATASETS
+from gan_cli.data import DATASETS, DataRequest
 from gan_cli.data.image_folder import load_image_folder
 from gan_cli.data.memory import InMemoryImages, resize_uint8
+from gan_cli.data.translation import TranslationImages, jitter_load_size
+from gan_cli.data.translation_folders import TranslationSplits
 from gan_cli.errors import UserError
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -28,22 +31,63 @@ def from_idx_arrays(images: torch.Tensor, labels: torch.Tensor, data_cfg, image_
 
 
 @DATASETS.register("mnist")
-def mnist(data_cfg, image_size: int) -> InMemoryImages:
+def mnist(data_cfg, request: DataRequest) -> InMemoryImages:
     from gan_cli.data.mnist import load_mnist
 
     root = Path(data_cfg.root).expanduser()
     images, labels = load_mnist(root, train=is_train_split(data_cfg.split), download=data_cfg.download)
-    return from_idx_arrays(images, labels, data_cfg, image_size, DIGITS)
+    return from_idx_arrays(images, labels, data_cfg, request.image_size, DIGITS)
 
 
 @DATASETS.register("fashion_mnist")
-def fashion_mnist(data_cfg, image_size: int) -> InMemoryImages:
+def fashion_mnist(data_cfg, request: DataRequest) -> InMemoryImages:
     from gan_cli.data.mnist import load_fashion_mnist
 
     images, labels = load_fashion_mnist(data_cfg.root, train=is_train_split(data_cfg.split))
-    return from_idx_arrays(images, labels, data_cfg, image_size, FASHION_CLASSES)
+    return from_idx_arrays(images, labels, data_cfg, request.image_size, FASHION_CLASSES)
 
 
 @DATASETS.register("image_folder")
-def image_folder(data_cfg, image_size: int) -> InMemoryImages:
-    return load_image_folder(data_cfg.path, data_cfg.channels, image_size, data_cfg.limit)
+def image_folder(data_cfg, request: DataRequest) -> InMemoryImages:
+    return load_image_folder(data_cfg.path, data_cfg.channels, request.image_size, data_cfg.limit)
+
+
+def training_size(data_cfg, image_size: int) -> int:
+    """Training images are kept larger than the model's size when they are random-cropped."""
+    return jitter_load_size(image_size) if data_cfg.jitter else image_size
+
+
+def translation_images(splits: TranslationSplits, data_cfg, request: DataRequest) -> TranslationImages:
+    """The splits with data.direction applied; pairs stay pairs only for a model that trains on pairs."""
+    if not request.paired:
+        splits = replace(splits, paired=False)
+    return TranslationImages.from_splits(splits, data_cfg.direction, request.image_size, data_cfg.flip)
+
+
+@DATASETS.register("paired_folder")
+def paired_folder(data_cfg, request: DataRequest) -> TranslationImages:
+    from gan_cli.data.translation_folders import load_paired_folder
+
+    size = request.image_size
+    splits = load_paired_folder(data_cfg.path, training_size(data_cfg, size), size, request.batch_size, data_cfg.limit)
+    return translation_images(splits, data_cfg, request)
+
+
+@DATASETS.register("unpaired_folder")
+def unpaired_folder(data_cfg, request: DataRequest) -> TranslationImages:
+    from gan_cli.data.translation_folders import load_unpaired_folder
+
+    size = request.image_size
+    splits = load_unpaired_folder(data_cfg.path, training_size(data_cfg, size), size, request.batch_size, data_cfg.limit)
+    return translation_images(splits, data_cfg, request)
+
+
+@DATASETS.register("fashion_edges")
+def fashion_edges(data_cfg, request: DataRequest) -> TranslationImages:
+    """Edge maps → Fashion-MNIST items: paired for pix2pix; for CycleGAN, edges and items from
+    disjoint halves of the train split. The test split stays paired for scoring."""
+    from gan_cli.data.fashion_edges import build_fashion_edges
+
+    size = request.image_size
+    splits = build_fashion_edges(data_cfg.root, training_size(data_cfg, size), size, request.paired, data_cfg.limit)
+    return translation_images(splits, data_cfg, request)

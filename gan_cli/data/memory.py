@@ -38,6 +38,18 @@ class InMemoryImages:
     def info(self) -> DataInfo:
         return DataInfo(channels=self.images.shape[1], image_size=self.images.shape[-1], num_classes=self.num_classes)
 
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
+        """One epoch's shuffled indices, on the CPU."""
+        return torch.randperm(len(self), generator=generator)
+
+    def heldout(self, limit: int) -> None:
+        """Image sets carry no held-out split to score against (yet)."""
+        return None
+
     def to(self, device: torch.device) -> "InMemoryImages":
         labels = None if self.labels is None else self.labels.to(device)
         return InMemoryImages(self.images.to(device), labels, self.num_classes, self.class_names)
@@ -68,7 +80,7 @@ class BatchStream:
 
     def _epoch_order(self) -> torch.Tensor:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return torch.randperm(len(self.dataset), generator=generator).to(self.dataset.images.device)
+        return self.dataset.epoch_order(generator).to(self.dataset.device)
 
     def __next__(self) -> Batch:
         if self.position + self.batch_size > len(self.dataset):

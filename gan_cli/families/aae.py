@@ -18,17 +18,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.config import ModelConfig
-from gan_cli.families.base import Batch, Family, GridSpec, OptimizerSpec, Phase, register_family
-from gan_cli.families.cgan import Arch
-from gan_cli.families.dcgan import ConvDiscriminator, ConvGenerator
-from gan_cli.families.gan import MLPGenerator, mlp
-from gan_cli.losses import d_outputs, discriminator_loss, generator_loss
+from gan_cli.families.base import Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase, register_family
+from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
+from gan_cli.networks.mlp import Arch, MLPGenerator, mlp
 
 
 class Prior(str, Enum):
@@ -152,14 +151,14 @@ class AdversarialAutoencoder(Family):
         prior = draw_prior(self.model_cfg.prior, codes.shape[0], self.latent_dim, device=codes.device)
         real_logits = self.networks["D"](prior)
         fake_logits = self.networks["D"](codes)
-        loss = discriminator_loss(real_logits, fake_logits, self.loss_cfg.real_label)
-        return loss, {"loss/d": loss.detach(), **d_outputs(real_logits, fake_logits)}
+        loss = self.adversarial.discriminator(real_logits, fake_logits)
+        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(real_logits, fake_logits)}
 
     def encoder_phase(self, batch: Batch):
-        loss = generator_loss(self.networks["D"](self.encode(batch["image"])), self.loss_cfg.g)
+        loss = self.adversarial.generator(self.networks["D"](self.encode(batch["image"])))
         return loss, {"loss/g": loss.detach()}
 
-    def grid_inputs(self, num_samples: int, generator: torch.Generator) -> GridSpec:
+    def grid_inputs(self, num_samples: int, generator: torch.Generator, heldout: Optional[HeldOut] = None) -> GridSpec:
         z = draw_prior(self.model_cfg.prior, num_samples, self.latent_dim, generator).to(self.device)
         return GridSpec({"z": z}, nrow=max(1, round(math.sqrt(num_samples))))
 

@@ -14,6 +14,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from gan_cli.errors import UserError
+from gan_cli.losses import AdversarialLoss
 from gan_cli.registry import Registry
 
 Batch = dict[str, torch.Tensor]
@@ -24,10 +26,22 @@ Scalars = dict[str, torch.Tensor]
 class DataInfo:
     """What the model needs to know about the data: shapes and classes, never typed twice."""
 
-    channels: int
+    channels: int  # of the images the model reads (the input domain, for translation)
     image_size: int
     num_classes: int = 0  # 0 when the data carries no labels
-    fields: tuple[str, ...] = ("image",)
+    fields: tuple[str, ...] = ("image",)  # the keys of a batch
+    target_channels: int = 0  # translation data: channels of the target domain (0 for other data)
+    paired: bool = False  # translation data: each input has its target (pix2pix); False: unpaired
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Held-out translation images in [-1, 1]; ``target[i]`` belongs to ``input[i]`` when ``paired``."""
+
+    input: torch.Tensor
+    target: torch.Tensor
+    paired: bool
+    split: str  # which split of the data they came from: "test" or "val"
 
 
 @dataclass(frozen=True)
@@ -61,12 +75,25 @@ class GridSpec:
 class Family(ABC):
     """A GAN family: its networks, optimizers, training phases and how it generates images."""
 
+    # The batch keys the family trains on, and what to tell a user whose data lacks them.
+    needs_fields: tuple[str, ...] = ("image",)
+    trains_on_pairs = True  # translation data: draw aligned pairs (False: the two domains independently)
+    data_hint = "it trains on a set of images; use data=mnist, data=fashion_mnist or data=image_folder"
+
     def __init__(self, model_cfg, data: DataInfo, loss_cfg, d_steps: int):
         self.model_cfg = model_cfg
         self.data = data
         self.loss_cfg = loss_cfg
+        self.adversarial = AdversarialLoss.from_config(loss_cfg)
         self.d_steps = d_steps
+        self.check_data(model_cfg.name, data)
         self.networks = nn.ModuleDict(self.build_networks())
+
+    @classmethod
+    def check_data(cls, model: str, data: DataInfo) -> None:
+        """Refuse data the family cannot train on, before any network is built."""
+        if not set(cls.needs_fields) <= set(data.fields):
+            raise UserError(f"model={model} cannot train on this data: {cls.data_hint}")
 
     @abstractmethod
     def build_networks(self) -> dict[str, nn.Module]:
@@ -81,12 +108,32 @@ class Family(ABC):
         """The phases of one training step, in order."""
 
     @abstractmethod
-    def grid_inputs(self, num_samples: int, generator: torch.Generator) -> GridSpec:
-        """Inputs for a sample grid, drawn with ``generator`` so they are the same every time."""
+    def grid_inputs(self, num_samples: int, generator: torch.Generator, heldout: Optional[HeldOut] = None) -> GridSpec:
+        """Inputs for a sample grid, drawn with ``generator`` (or taken from the held-out images) so
+        they are the same every time."""
 
     @abstractmethod
     def generate(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Images in [-1, 1] from inputs like those of ``grid_inputs``."""
+
+    def grid_images(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The images of a sample grid, in grid order; translation families add inputs and targets."""
+        return self.generate(inputs)
+
+    def evaluate(self, heldout: HeldOut, batch_size: int) -> dict[str, float]:
+        """Figures measured on held-out data (translation: against the targets); none by default."""
+        return {}
+
+    def evaluation_names(self) -> tuple[str, ...]:
+        """The names ``evaluate`` reports, known before the first evaluation (for train.best_metric)."""
+        return ()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Training state beyond the networks (CycleGAN's image pools), for exact resume."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what ``state_dict`` returned."""
 
     @property
     def latent_dim(self) -> Optional[int]:

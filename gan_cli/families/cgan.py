@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -26,18 +26,10 @@ from torch import nn
 
 from gan_cli.config import ModelConfig
 from gan_cli.errors import UserError
-from gan_cli.families.base import Batch, GridSpec, register_family
-from gan_cli.families.dcgan import ConvDiscriminator, ConvGenerator
-from gan_cli.families.gan import MLPGenerator, mlp
+from gan_cli.families.base import Batch, GridSpec, HeldOut, register_family
 from gan_cli.families.noise_to_image import NoiseToImageFamily
-from gan_cli.losses import d_outputs, discriminator_loss, generator_loss
-
-
-class Arch(str, Enum):
-    """Network style: the vanilla GAN's MLPs or DCGAN's convolutions."""
-
-    mlp = "mlp"
-    conv = "conv"
+from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
+from gan_cli.networks.mlp import Arch, MLPGenerator, mlp
 
 
 @dataclass
@@ -138,16 +130,16 @@ class ConditionalGAN(NoiseToImageFamily):
         fake = self.networks["G"](self.sample_latent(real.shape[0]), labels)
         real_logits = self.networks["D"](real, labels)
         fake_logits = self.networks["D"](fake, labels)
-        loss = discriminator_loss(real_logits, fake_logits, self.loss_cfg.real_label)
-        return loss, {"loss/d": loss.detach(), **d_outputs(real_logits, fake_logits)}
+        loss = self.adversarial.discriminator(real_logits, fake_logits)
+        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(real_logits, fake_logits)}
 
     def generator_phase(self, batch: Batch):
         labels = batch["label"]
         fake = self.networks["G"](self.sample_latent(labels.shape[0]), labels)
-        loss = generator_loss(self.networks["D"](fake, labels), self.loss_cfg.g)
+        loss = self.adversarial.generator(self.networks["D"](fake, labels))
         return loss, {"loss/g": loss.detach()}
 
-    def grid_inputs(self, num_samples: int, generator: torch.Generator) -> GridSpec:
+    def grid_inputs(self, num_samples: int, generator: torch.Generator, heldout: Optional[HeldOut] = None) -> GridSpec:
         """One row per class, ceil(num_samples / classes) images per row, one fixed z per column."""
         classes = self.label_classes
         per_class = max(1, math.ceil(num_samples / classes))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 
-from gan_cli.families.base import Batch, Family, GridSpec, OptimizerSpec, Phase
-from gan_cli.losses import d_outputs, discriminator_loss, generator_loss
+from gan_cli.families.base import Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase
 
 
 class NoiseToImageFamily(Family):
@@ -34,15 +34,15 @@ class NoiseToImageFamily(Family):
         fake = self.networks["G"](self.sample_latent(real.shape[0]))
         real_logits = self.networks["D"](real)
         fake_logits = self.networks["D"](fake)
-        loss = discriminator_loss(real_logits, fake_logits, self.loss_cfg.real_label)
-        return loss, {"loss/d": loss.detach(), **d_outputs(real_logits, fake_logits)}
+        loss = self.adversarial.discriminator(real_logits, fake_logits)
+        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(real_logits, fake_logits)}
 
     def generator_phase(self, batch: Batch):
         fake = self.networks["G"](self.sample_latent(batch["image"].shape[0]))
-        loss = generator_loss(self.networks["D"](fake), self.loss_cfg.g)
+        loss = self.adversarial.generator(self.networks["D"](fake))
         return loss, {"loss/g": loss.detach()}
 
-    def grid_inputs(self, num_samples: int, generator: torch.Generator) -> GridSpec:
+    def grid_inputs(self, num_samples: int, generator: torch.Generator, heldout: Optional[HeldOut] = None) -> GridSpec:
         z = torch.randn(num_samples, self.latent_dim, generator=generator).to(self.device)
         return GridSpec({"z": z}, nrow=max(1, round(math.sqrt(num_samples))))
 

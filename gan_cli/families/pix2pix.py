@@ -1,0 +1,97 @@
+"""pix2pix (Isola et al., 2017): paired image-to-image translation with a conditional GAN.
+
+G is a U-Net whose depth follows the image size; its decoder's dropout is the only noise, and it stays
+on at sampling, as in the paper. D is a conditional PatchGAN: it scores (input, output) pairs, patch by
+patch. G minimises the adversarial loss plus λ·L1 to the target (λ = 100); D's loss is halved, which
+slows D relative to G. ``model.gan_weight=0`` trains the L1-only U-Net, the paper's ablation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from gan_cli.config import ModelConfig
+from gan_cli.errors import UserError
+from gan_cli.families.base import Batch, DataInfo, OptimizerSpec, Phase, register_family
+from gan_cli.families.translation import TranslationFamily, dropout_on
+from gan_cli.networks.norm import NormKind
+from gan_cli.networks.patchgan import PatchDiscriminator, check_patch_layers, patch_layers_for
+from gan_cli.networks.unet import UNetGenerator
+
+
+@dataclass
+class Pix2PixConfig(ModelConfig):
+    name: str = "pix2pix"
+    image_size: int = 32  # a power of two from 16 to 512; 28-px data (Fashion-MNIST) is padded to 32
+    ngf: int = 64  # U-Net width at its outermost block; doubles inward, up to 8x
+    ndf: int = 64  # PatchGAN width at its first layer
+    norm: NormKind = NormKind.batch  # batch (the paper) or instance
+    dropout: float = 0.5  # in the decoder blocks nearest the bottleneck: G's noise, on at sampling too
+    d_layers: int = 0  # PatchGAN stride-2 layers; 0: the most whose receptive field fits the image
+    l1_weight: float = 100.0  # λ: weight of the L1 distance to the target
+    gan_weight: float = 1.0  # weight of the adversarial term; 0 trains the L1-only U-Net (no D)
+
+
+@register_family("pix2pix", Pix2PixConfig)
+class Pix2Pix(TranslationFamily):
+    data_hint = "it needs paired images; use data=fashion_edges or data=paired_folder (model=cyclegan takes unpaired data)"
+
+    @classmethod
+    def check_data(cls, model: str, data: DataInfo) -> None:
+        super().check_data(model, data)
+        if not data.paired:
+            raise UserError(f"model={model} cannot train on this data: {cls.data_hint}")
+
+    def build_networks(self) -> dict[str, nn.Module]:
+        cfg, data = self.model_cfg, self.data
+        d_layers = cfg.d_layers or patch_layers_for(data.image_size)
+        check_patch_layers(d_layers, data.image_size)
+        return {
+            "G": UNetGenerator(data.channels, self.target_channels, data.image_size, cfg.ngf, cfg.norm, cfg.dropout),
+            "D": PatchDiscriminator(data.channels + self.target_channels, cfg.ndf, d_layers, cfg.norm),
+        }
+
+    def optimizers(self) -> dict[str, OptimizerSpec]:
+        return {"g": OptimizerSpec(("G",), role="g"), "d": OptimizerSpec(("D",), role="d")}
+
+    @property
+    def adversarial_on(self) -> bool:
+        return self.model_cfg.gan_weight > 0
+
+    def phases(self) -> list[Phase]:
+        generator = Phase("g", "g", ("G",), self.generator_phase)
+        if not self.adversarial_on:
+            return [generator]
+        return [Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps), generator]
+
+    def judge(self, source: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+        """D's patch map for an (input, output) pair: conditional, so D sees what G was given."""
+        return self.networks["D"](torch.cat([source, output], dim=1))
+
+    def discriminator_phase(self, batch: Batch):
+        source, target = batch["input"], batch["target"]
+        fake = self.networks["G"](source)
+        real_out, fake_out = self.judge(source, target), self.judge(source, fake)
+        loss = 0.5 * self.adversarial.discriminator(real_out, fake_out)
+        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(real_out, fake_out)}
+
+    def generator_phase(self, batch: Batch):
+        source, target = batch["input"], batch["target"]
+        fake = self.networks["G"](source)
+        l1 = (fake - target).abs().mean()
+        loss = self.model_cfg.l1_weight * l1
+        scalars = {"loss/l1": l1.detach()}
+        if self.adversarial_on:
+            adversarial = self.adversarial.generator(self.judge(source, fake))
+            loss = loss + self.model_cfg.gan_weight * adversarial
+            scalars["loss/g_gan"] = adversarial.detach()
+        return loss, {"loss/g": loss.detach(), **scalars}
+
+    def translate(self, images: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+        if reverse:
+            raise ValueError("pix2pix translates in its trained direction only")
+        with dropout_on(self.networks["G"]):
+            return self.networks["G"](images)

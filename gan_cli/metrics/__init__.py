@@ -1,0 +1,1 @@
+"""Measured quality: figures computed from images, never from losses."""

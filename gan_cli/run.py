@@ -1,0 +1,132 @@
+"""A training run's state, and what is written from it: sample grids and checkpoint payloads.
+
+Both the training core (``train``) and its periodic upkeep (``upkeep``) use these, so they live below
+both and neither imports the other's internals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gan_cli.checkpoint import FORMAT, atomic_save, capture_rng_state
+from gan_cli.data import BatchStream
+from gan_cli.errors import UserError
+from gan_cli.families import Family
+from gan_cli.families.base import Batch, GridSpec, Phase
+from gan_cli.runtime import Runtime
+
+HIGHER_IS_BETTER = ("psnr", "ssim")  # metric name endings; every other figure is better when lower
+
+@dataclass
+class TrainingRun:
+    """Everything a training step and its upkeep need; what a checkpoint saves and restores."""
+
+    cfg: DictConfig
+    run_dir: Path
+    runtime: Runtime
+    family: Family
+    phases: list[Phase]
+    optimizers: dict[str, torch.optim.Optimizer]
+    stream: BatchStream
+    grid: GridSpec
+    total_steps: int
+    scaler: Optional[torch.amp.GradScaler] = None
+    heldout: Optional[Batch] = None  # held-out images the family is scored on (translation data)
+    step: int = 0
+    skipped_steps: int = 0
+    best: Optional[float] = None  # the best value of train.best_metric so far
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def sample_dir(self) -> Path:
+        return self.run_dir / "samples"
+
+
+@torch.no_grad()
+def generate_grid_images(family: Family, grid: GridSpec) -> torch.Tensor:
+    """The fixed-input samples, drawn in eval mode so they do not disturb BatchNorm statistics."""
+    family.networks.eval()
+    try:
+        return family.grid_images(grid.inputs).float()
+    finally:
+        family.networks.train()
+
+
+def checkpoint_payload(run: TrainingRun, metrics: dict[str, float]) -> dict[str, Any]:
+    """Everything needed to resume exactly, or to sample with nothing else at hand."""
+    return {
+        "format": FORMAT,
+        "family": run.cfg.model.name,
+        "config": OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True),
+        "data_info": vars(run.family.data) | {"fields": list(run.family.data.fields)},
+        "step": run.step,
+        "skipped_steps": run.skipped_steps,
+        "networks": {name: net.state_dict() for name, net in run.family.networks.items()},
+        "optimizers": {name: opt.state_dict() for name, opt in run.optimizers.items()},
+        "scaler": None if run.scaler is None else run.scaler.state_dict(),
+        "rng": capture_rng_state(),
+        "data": run.stream.state_dict(),
+        "family_state": run.family.state_dict(),
+        "grid": {"inputs": {k: v.cpu() for k, v in run.grid.inputs.items()}, "nrow": run.grid.nrow},
+        "metrics": metrics,
+        "best": run.best,
+    }
+
+
+def save_checkpoints(run: TrainingRun, metrics: dict[str, float], periodic: bool) -> Path:
+    """Write last.pt (and step_XXXXXXX.pt when periodic, best.pt when the metric improved),
+    pruning old periodic ones past keep_last."""
+    improved = update_best(run, metrics)
+    payload = checkpoint_payload(run, metrics)
+    last = run.checkpoint_dir / "last.pt"
+    atomic_save(payload, last)
+    if periodic:
+        atomic_save(payload, run.checkpoint_dir / f"step_{run.step:07d}.pt")
+        prune_checkpoints(run.checkpoint_dir, run.cfg.train.keep_last)
+    if improved:
+        atomic_save(payload, run.checkpoint_dir / "best.pt")
+    return last
+
+
+def update_best(run: TrainingRun, metrics: dict[str, float]) -> bool:
+    """Track train.best_metric; True when this checkpoint is the best so far.
+
+    Lower is better, except for similarity scores (PSNR, SSIM). A held-out figure counts from its
+    first evaluation on."""
+    name = run.cfg.train.best_metric
+    if not name or not metrics:
+        return False
+    if name not in metrics:
+        if name in run.family.evaluation_names():
+            return False
+        known = ", ".join(sorted({*metrics, *run.family.evaluation_names()}))
+        raise UserError(f"train.best_metric={name} is not a logged scalar; choose one of: {known}")
+    value = metrics[name]
+    if run.best is not None and not is_improvement(name, value, run.best):
+        return False
+    run.best = value
+    return True
+
+
+def is_improvement(metric: str, value: float, best: float) -> bool:
+    return value > best if metric.endswith(HIGHER_IS_BETTER) else value < best
+
+
+def prune_checkpoints(folder: Path, keep_last: int) -> None:
+    if keep_last <= 0:
+        return
+    for old in sorted(folder.glob("step_*.pt"))[:-keep_last]:
+        old.unlink(missing_ok=True)
+
+
+def is_finite_network(family: Family) -> bool:
+    return all(math.isfinite(p.abs().sum().item()) for p in family.networks.parameters())
