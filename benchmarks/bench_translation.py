@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
+from bench_speed import cpu_flags, cpu_model, load_average
 from gan_cli.compose import compose_config
 from gan_cli.data import DataRequest, build_dataset
 from gan_cli.metrics.translation import TranslationScores
@@ -39,13 +39,6 @@ METHODS = {
     "pix2pix": ["model=pix2pix"],
     "CycleGAN": ["model=cyclegan"],
 }
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def identity_scores(root: str, eval_images: int) -> dict[str, float]:
@@ -83,7 +76,7 @@ def main() -> None:
         args.grids.mkdir(parents=True, exist_ok=True)
         shutil.copy2(grid, args.grids / f"translation_{run_dir.name}.png")
 
-    print(f"CPU: {cpu_model()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    print(f"CPU: {cpu_model()} ({cpu_flags()}), {torch.get_num_threads()} torch threads, torch {torch.__version__}, load {load_average()}")
     print(f"held-out: the first {args.eval_images} Fashion-MNIST test pairs, edges → item, 32x32\n")
     print("| method | steps | train time | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ |")
     print("|---|---:|---:|---:|---:|---:|")
