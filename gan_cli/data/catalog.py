@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from gan_cli.data import DATASETS, DataRequest
+from gan_cli.data.registry import DATASETS, DataRequest
 from gan_cli.data.image_folder import load_image_folder
 from gan_cli.data.memory import InMemoryImages, resize_uint8
 from gan_cli.data.translation import TranslationImages, jitter_load_size
