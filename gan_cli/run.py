@@ -18,10 +18,11 @@ from gan_cli.checkpoint import FORMAT, atomic_save, capture_rng_state
 from gan_cli.data import BatchStream
 from gan_cli.errors import UserError
 from gan_cli.families import Family
-from gan_cli.families.base import Batch, GridSpec, Phase
+from gan_cli.families.base import GridSpec, HeldOut, Phase
 from gan_cli.runtime import Runtime
 
 HIGHER_IS_BETTER = ("psnr", "ssim")  # metric name endings; every other figure is better when lower
+
 
 @dataclass
 class TrainingRun:
@@ -37,7 +38,7 @@ class TrainingRun:
     grid: GridSpec
     total_steps: int
     scaler: Optional[torch.amp.GradScaler] = None
-    heldout: Optional[Batch] = None  # held-out images the family is scored on (translation data)
+    heldout: Optional[HeldOut] = None  # held-out images the family is scored on (translation data)
     step: int = 0
     skipped_steps: int = 0
     best: Optional[float] = None  # the best value of train.best_metric so far

@@ -33,6 +33,7 @@ from omegaconf import MISSING, OmegaConf
 
 from gan_cli.artifacts import image_grid, save_individual, save_png, to_pil
 from gan_cli.checkpoint import load_checkpoint
+from gan_cli.data.memory import to_unit_range
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.translation import TranslationFamily
@@ -290,7 +291,7 @@ def load_input_images(folder: Optional[str], data: DataInfo, limit: int) -> torc
     if not list_images(root):
         raise UserError(f"input={folder} holds no images; add .png or .jpg files, or pick another folder")
     dataset = load_image_folder(str(root), data.channels, data.image_size, limit)
-    return dataset.images.float().mul(2 / 255).sub(1)
+    return to_unit_range(dataset.images)
 
 
 def write_column_gif(frames: torch.Tensor, path: Path, frame_ms: int = 120) -> Path:

@@ -19,6 +19,7 @@ from rich.progress import track
 from gan_cli.artifacts import save_individual
 from gan_cli.config import Direction
 from gan_cli.data.image_folder import list_images
+from gan_cli.data.memory import to_unit_range
 from gan_cli.data.translation_folders import read_translation_image
 from gan_cli.errors import UserError
 from gan_cli.families.translation import TranslationFamily, fixed_randomness
@@ -68,7 +69,7 @@ def input_files(folder: Optional[str]) -> tuple[Path, list[Path]]:
 def read_batch(files: list[Path], channels: int, size: int, role: str) -> torch.Tensor:
     """Images in [-1, 1] at the checkpoint's size; grayscale is promoted to RGB, never the reverse."""
     images = [read_translation_image(f, channels, size, role) for f in files]
-    return torch.stack(images).float().mul_(2 / 255).sub_(1)
+    return to_unit_range(torch.stack(images))
 
 
 def target_files(job: FolderJob, files: list[Path]) -> list[Path]:

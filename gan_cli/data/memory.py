@@ -15,6 +15,11 @@ import torch.nn.functional as F
 from gan_cli.families.base import Batch, DataInfo
 
 
+def to_unit_range(images: torch.Tensor, memory_format=torch.contiguous_format) -> torch.Tensor:
+    """uint8 images → float in [-1, 1], the range every generator draws in."""
+    return images.to(memory_format=memory_format).float().mul_(2 / 255).sub_(1)
+
+
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     """Resize a uint8 [N, C, H, W] tensor once, with antialiasing, back to uint8."""
     if images.shape[-1] == size and images.shape[-2] == size:
@@ -55,8 +60,7 @@ class InMemoryImages:
         return InMemoryImages(self.images.to(device), labels, self.num_classes, self.class_names)
 
     def batch(self, indices: torch.Tensor, memory_format=torch.contiguous_format) -> Batch:
-        images = self.images[indices].to(memory_format=memory_format).float().mul_(2 / 255).sub_(1)
-        batch = {"image": images}
+        batch = {"image": to_unit_range(self.images[indices], memory_format)}
         if self.labels is not None:
             batch["label"] = self.labels[indices]
         return batch

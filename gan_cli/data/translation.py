@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from gan_cli.config import Direction
+from gan_cli.data.memory import to_unit_range
 from gan_cli.data.translation_folders import TranslationSplits
 from gan_cli.families.base import Batch, DataInfo, HeldOut
 
@@ -21,11 +22,6 @@ REFERENCE_LOAD, REFERENCE_CROP = 286, 256  # pix2pix/CycleGAN: resize to 286, ra
 def jitter_load_size(image_size: int) -> int:
     """The reference's 286/256 resize-before-crop, scaled to the image size."""
     return round(image_size * REFERENCE_LOAD / REFERENCE_CROP)
-
-
-def to_unit_range(images: torch.Tensor, memory_format=torch.contiguous_format) -> torch.Tensor:
-    """uint8 → float in [-1, 1]."""
-    return images.to(memory_format=memory_format).float().mul_(2 / 255).sub_(1)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from enum import Enum
 
 import torch
 from torch import nn
+from torch.nn.functional import l1_loss as l1
 
 from gan_cli.config import ModelConfig
 from gan_cli.errors import UserError
@@ -130,7 +131,3 @@ class CycleGAN(TranslationFamily):
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         for name, pool in self.pools.items():
             pool.load_state_dict({"images": state[f"pool_{name}"]}, self.device)
-
-
-def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (output - target).abs().mean()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.config import ModelConfig
@@ -81,7 +82,7 @@ class Pix2Pix(TranslationFamily):
     def generator_phase(self, batch: Batch):
         source, target = batch["input"], batch["target"]
         fake = self.networks["G"](source)
-        l1 = (fake - target).abs().mean()
+        l1 = F.l1_loss(fake, target)
         loss = self.model_cfg.l1_weight * l1
         scalars = {"loss/l1": l1.detach()}
         if self.adversarial_on:
