@@ -10,10 +10,29 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from gan_cli.errors import UserError
+
+
+GRID_PADDING = 2
+# Below PIL's decompression-bomb limit (89 M pixels), so the GIF step can read every grid back.
+MAX_GRID_PIXELS = 64 * 2**20
+
+
+def grid_pixels(count: int, height: int, width: int, nrow: int) -> int:
+    columns = max(1, min(nrow, count))
+    rows = -(-count // columns)
+    return rows * (height + GRID_PADDING) * columns * (width + GRID_PADDING)
+
 
 def image_grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
     """Images in [-1, 1] → one uint8 [C, H, W] grid."""
-    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
+    pixels = grid_pixels(images.shape[0], images.shape[-2], images.shape[-1], nrow)
+    if pixels > MAX_GRID_PIXELS:
+        raise UserError(
+            f"a grid of {images.shape[0]} images of {images.shape[-1]} px would hold {pixels / 2**20:.0f} M pixels, "
+            f"more than the {MAX_GRID_PIXELS // 2**20} M an image file here may; ask for fewer images"
+        )
+    grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=GRID_PADDING, normalize=True, value_range=(-1, 1))
     return grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
 
 

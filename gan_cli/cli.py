@@ -8,21 +8,21 @@ from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli.compose import check_overrides, describe_compose_error, register_all
+from gan_cli.compose import describe_compose_error, register_all
 from gan_cli.data import TrainingData
 from gan_cli.errors import UserError
 from gan_cli.help import train_help
-from gan_cli.resume import check_resume, override_key, resume_arguments
 from gan_cli.signals import TrainingInterrupted
-from gan_cli.train import build_family, load_dataset, train
+from gan_cli.preflight import check_command_line
+from gan_cli.train import train
 
 log = logging.getLogger("gan_cli")
-HYDRA_FLAGS_WITHOUT_WORK = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "--version", "--shell-completion", "-sc")
 
 
 def fail(program: str, message: str, code: int = 2) -> NoReturn:
@@ -33,26 +33,16 @@ def fail(program: str, message: str, code: int = 2) -> NoReturn:
 def train_main() -> None:
     """``gan-train [-m] key=value ...``"""
     args = sys.argv[1:]
+    # The run's log file sits on the same disk as its outputs; when that disk fills, the error the
+    # run reports is the one line that matters, not logging's own traceback for the log file.
+    logging.raiseExceptions = False
     register_all()
-    multirun = "-m" in args or "--multirun" in args
-    flags = [a for a in args if a.startswith("-") and a not in ("-m", "--multirun")]
     dataset = None
     try:
-        if any(flag in ("--help", "-h") for flag in flags):
+        if any(a in ("--help", "-h") for a in args):
             print(train_help([a for a in args if not a.startswith("-")]))
             sys.exit(0)
-        if any(override_key(a) == "resume" for a in args):
-            if multirun:
-                raise UserError("resume= continues one run; drop -m, or resume each sweep job's directory")
-            args = resume_arguments(args)
-            check_resume(args)
-        if not flags:
-            configs = check_overrides([a for a in args if not a.startswith("-")], multirun)
-            if not multirun:
-                # Loading the data and building the model before Hydra creates the run directory
-                # means a bad dataset, or a model that cannot use it, fails without writing there.
-                dataset = load_dataset(configs[0])
-                build_family(configs[0].model, dataset.info(), configs[0])  # model/data mismatches
+        args, dataset = check_command_line(args)
     except UserError as error:
         fail("gan-train", str(error))
     sys.argv = [sys.argv[0], *args]
@@ -101,10 +91,18 @@ def parse_key_values(schema: type, args: list[str], program: str):
     if bad:
         raise UserError(f"argument '{bad[0]}' is not key=value; e.g. {program} ckpt=outputs/.../last.pt")
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(args))
+        merged = OmegaConf.merge(OmegaConf.structured(schema), *(parse_key_value(arg) for arg in args))
         missing = sorted(OmegaConf.missing_keys(merged))
         if missing:
             raise UserError(f"missing required argument {missing[0]}=...; e.g. {program} ckpt=outputs/.../checkpoints/last.pt")
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as error:
         raise UserError(describe_compose_error(error, f"`{program} --help` lists every key")) from None
+
+
+def parse_key_value(arg: str) -> DictConfig:
+    """One key=value argument, its value read as YAML; a value YAML cannot read is one line."""
+    try:
+        return OmegaConf.from_dotlist([arg])
+    except yaml.YAMLError:
+        raise UserError(f"cannot parse {arg!r}; quote a value that holds special characters, e.g. key='a b'") from None

@@ -12,8 +12,8 @@ import re
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, OmegaConfBaseException, ValidationError
 
 from gan_cli.config import check_config, register_configs
 from gan_cli.errors import UserError
@@ -31,11 +31,28 @@ def register_all() -> None:
 
 def compose_config(overrides: list[str]) -> DictConfig:
     """The config gan-train would run with, for tests and for checking overrides."""
+    return compose_checked(overrides, with_hydra=False)
+
+
+def output_folders(overrides: list[str]) -> dict[str, str]:
+    """Where Hydra would write a single run and a sweep, with hydra.* overrides applied and the
+    run-time interpolations (${now:...}) resolved."""
+    hydra_cfg = compose_checked(overrides, with_hydra=True).hydra
+    try:
+        return {"hydra.run.dir": str(hydra_cfg.run.dir), "hydra.sweep.dir": str(hydra_cfg.sweep.dir)}
+    except Exception as error:  # a resolver that only works inside a running job, for example
+        raise UserError(f"cannot resolve the output folder: {error}; set hydra.run.dir=DIR to a plain path") from None
+
+
+def compose_checked(overrides: list[str], with_hydra: bool) -> DictConfig:
     register_all()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-            return compose("config", overrides=overrides)
+            cfg = compose("config", overrides=overrides, return_hydra_config=with_hydra)
+        if not with_hydra:  # resolve ${...} now, so a bad interpolation is an input error here
+            OmegaConf.resolve(cfg)
+        return cfg
     except Exception as error:  # Hydra and OmegaConf raise many types; all are input problems here
         raise UserError(describe_compose_error(error)) from None
 
@@ -64,6 +81,9 @@ def own_overrides(overrides: list[str]) -> list[str]:
 def check_overrides(overrides: list[str], multirun: bool) -> list[DictConfig]:
     """Compose and range-check every job's config; the first problem is a one-line UserError."""
     own = own_overrides(overrides)
+    deleted = next((o for o in own if o.startswith("~")), None)
+    if deleted:  # every key and group is required by the schema
+        raise UserError(f"cannot delete {deleted[1:].split('=')[0]!r}: every key is required; set a value instead (key=value)")
     configs = [compose_config(combo) for combo in (sweep_combinations(own) if multirun else [own])]
     for cfg in configs:
         check_config(cfg)
@@ -80,14 +100,23 @@ def describe_compose_error(error: BaseException, keys_hint: str = "`gan-train --
         names = [n for n in (options.group(1).split() if options else []) if not n.endswith("_schema")]
         return f"unknown {group} '{name}'; choose one of: {', '.join(names)} (e.g. {group}={names[0] if names else 'NAME'})"
     cause = omegaconf_cause(error)
+    if isinstance(cause, InterpolationResolutionError):
+        reason = " ".join(str(cause).split("full_key:")[0].split())
+        return f"cannot resolve an interpolation: {reason}; fix or drop the ${{...}} in the overrides"
     if isinstance(cause, ValidationError):
         key = cause.full_key or "?"
         reason = " ".join(str(cause.msg).split("full_key:")[0].split())
-        return f"wrong type for '{key}': {reason}; {keys_hint}"
+        return f"bad value for '{key}': {reason}; {keys_hint}"
     if isinstance(cause, ConfigKeyError) or "Could not override" in text or "not in struct" in text:
         key = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)'", text)
         name = key.group(1) if key else (cause.full_key if cause else "?")
         return f"unknown config key '{name}'; check the spelling ({keys_hint})"
+    unparsed = re.search(r"Error parsing override '(.*?)'", text) or re.search(r"LexerNoViableAltException: (.*?) \^", text)
+    if unparsed:
+        return (
+            f"cannot parse the override {unparsed.group(1)!r}; write key=value, and quote a value that holds "
+            "special characters (key='a b'), as in Hydra's override grammar"
+        )
     return f"bad override: {text[:300]}"
 
 

@@ -13,7 +13,9 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from gan_cli.artifacts import GRID_PADDING, MAX_GRID_PIXELS
 from gan_cli.errors import UserError
+from gan_cli.ranges import check_ranges, ranged
 
 
 class GanLoss(str, Enum):
@@ -42,6 +44,16 @@ class Direction(str, Enum):
     BtoA = "BtoA"
 
 
+class OptimizerName(str, Enum):
+    adam = "adam"
+
+
+class DeviceType(str, Enum):
+    auto = "auto"  # CUDA when a GPU is visible, else the CPU
+    cpu = "cpu"
+    cuda = "cuda"
+
+
 class NanPolicy(str, Enum):
     stop = "stop"  # keep the last good checkpoint and exit non-zero
     skip = "skip"  # drop the step's updates and count it
@@ -53,9 +65,9 @@ class DataConfig:
     root: str = "${oc.env:GAN_CLI_DATA,\"~/.cache/gan-cli\"}"  # where datasets live; env GAN_CLI_DATA overrides
     download: bool = True  # try torchvision's download before the offline copy
     path: Optional[str] = None  # image_folder: the folder of images (class subfolders give labels)
-    channels: int = 3  # image_folder: 1 (grayscale) or 3 (RGB); MNIST ignores it
+    channels: int = ranged(3, choices=(1, 3))  # image_folder: 1 (grayscale) or 3 (RGB); MNIST ignores it
     split: str = "train"  # train or test, for datasets that have both
-    limit: int = 0  # use only the first N images (0 = all); handy for quick tries
+    limit: int = ranged(0, low=1, zero_means="all")  # use only the first N images (0 = all); handy for quick tries
 
 
 @dataclass
@@ -69,52 +81,52 @@ class TranslationDataConfig(DataConfig):
 
 @dataclass
 class OptimizerConfig:
-    name: str = "adam"  # the optimizer; Adam is the only one
-    lr_g: float = 2e-4  # G's learning rate (and the encoder's, for the AAE)
-    lr_d: float = 2e-4  # D's learning rate; a different one from lr_g is the two time-scale rule (TTUR)
-    beta1: float = 0.5  # Adam's first-moment decay; 0.5 (DCGAN, pix2pix, CycleGAN) damps oscillation
-    beta2: float = 0.999  # Adam's second-moment decay
-    lr: Optional[float] = None  # one knob for sweeps: when set, it replaces both lr_g and lr_d
+    name: OptimizerName = OptimizerName.adam  # the optimizer; Adam is the only one
+    lr_g: float = ranged(2e-4, low=0, low_open=True, high=1)  # G's learning rate (and the encoder's, for the AAE)
+    lr_d: float = ranged(2e-4, low=0, low_open=True, high=1)  # D's learning rate; a different one from lr_g is the two time-scale rule (TTUR)
+    beta1: float = ranged(0.5, low=0, high=1, high_open=True)  # Adam's first-moment decay; 0.5 (DCGAN, pix2pix, CycleGAN) damps oscillation
+    beta2: float = ranged(0.999, low=0, high=1, high_open=True)  # Adam's second-moment decay
+    lr: Optional[float] = ranged(None, low=0, low_open=True, high=1, example=2e-4)  # one knob for sweeps: when set, it replaces both lr_g and lr_d
     schedule: LrSchedule = LrSchedule.constant  # linear_decay: constant, then linearly down to zero
-    decay_start: float = 0.5  # linear_decay: the fraction of train.steps after which the rate falls
+    decay_start: float = ranged(0.5, low=0, high=1, high_open=True)  # linear_decay: the fraction of train.steps after which the rate falls
 
 
 @dataclass
 class DeviceConfig:
-    type: str = "auto"  # auto (CUDA if present, else CPU), cpu or cuda
+    type: DeviceType = DeviceType.auto  # auto (CUDA if present, else CPU), cpu or cuda
     precision: Precision = Precision.fp32  # fp32, bf16 (autocast) or fp16 (autocast + gradient scaler, CUDA)
-    threads: int = 0  # CPU threads for torch; 0 keeps torch's default (one per core)
+    threads: int = ranged(0, low=1, high=256, zero_means="torch's default")  # CPU threads for torch; 0 keeps torch's default (one per core)
     channels_last: bool = True  # NHWC memory layout; faster convolutions on CPU and tensor cores
 
 
 @dataclass
 class LossConfig:
     name: GanLoss = GanLoss.non_saturating  # non_saturating, saturating or lsgan
-    real_label: float = 1.0  # the target for real images in D's loss; 0.9 is one-sided label smoothing
+    real_label: float = ranged(1.0, low=0, low_open=True, high=1)  # the target for real images in D's loss; 0.9 is one-sided label smoothing
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 2000  # G updates; ignored when epochs is set
-    epochs: Optional[int] = None  # passes over the data, converted to steps
-    batch_size: int = 128
-    d_steps: int = 1  # k: D updates per G update, each on a fresh batch
-    seed: int = 0
-    log_every: int = 50  # scalars to TensorBoard and the progress bar
-    sample_every: int = 250  # sample grid from the fixed latents
-    checkpoint_every: int = 500  # step_XXXXXXX.pt beside last.pt
-    keep_last: int = 0  # keep only the newest K periodic checkpoints (0 keeps all)
+    steps: int = ranged(2000, low=1, high=10**9)  # G updates; ignored when epochs is set
+    epochs: Optional[int] = ranged(None, low=1, high=10**6)  # passes over the data, converted to steps
+    batch_size: int = ranged(128, low=1, high=65536)  # images per D step
+    d_steps: int = ranged(1, low=1, high=100)  # k: D updates per G update, each on a fresh batch
+    seed: int = ranged(0, low=0, high=2**32 - 1)  # seeds weights, batch order and noise
+    log_every: int = ranged(50, low=1, high=10**9)  # scalars to TensorBoard and the progress bar
+    sample_every: int = ranged(250, low=1, high=10**9)  # sample grid from the fixed latents
+    checkpoint_every: int = ranged(500, low=1, high=10**9)  # step_XXXXXXX.pt beside last.pt
+    keep_last: int = ranged(0, low=1, high=10**6, zero_means="keep all")  # keep only the newest K periodic checkpoints (0 keeps all)
     best_metric: Optional[str] = None  # a logged scalar to minimise, e.g. loss/recon; keeps best.pt
-    num_samples: int = 64  # images in each sample grid
+    num_samples: int = ranged(64, low=1, high=1024)  # images in each sample grid
     nan_policy: NanPolicy = NanPolicy.stop
     deterministic: bool = False  # deterministic kernels, for bit-exact resume checks
 
 
 @dataclass
 class EvalConfig:
-    every: int = 500  # score on the held-out split every N steps, and at the end (0: at the end only)
-    num_samples: int = 1000  # held-out images scored: the first N of the split (0: all)
-    batch_size: int = 256  # images translated at once while scoring
+    every: int = ranged(500, low=1, high=10**9, zero_means="at the end only")  # score on the held-out split every N steps, and at the end (0: at the end only)
+    num_samples: int = ranged(1000, low=1, high=10**6, zero_means="the whole split")  # held-out images scored: the first N of the split (0: all)
+    batch_size: int = ranged(256, low=1, high=4096)  # images translated at once while scoring
 
 
 @dataclass
@@ -122,7 +134,7 @@ class ModelConfig:
     """Fields every family has; each family's schema extends it."""
 
     name: str = MISSING  # model family registry key
-    image_size: int = 32
+    image_size: int = ranged(32, low=8, high=1024)  # the data is resized to it; some networks take only some sizes
 
 
 @dataclass
@@ -151,45 +163,20 @@ def register_configs(model_schemas: dict[str, type]) -> None:
 
 
 def check_config(cfg) -> None:
-    """Range checks that a type alone cannot express; each failure names the key and a valid value."""
-    train, optimizer = cfg.train, cfg.optimizer
-    positive = {
-        "eval.batch_size": cfg.eval.batch_size,
-        "train.batch_size": train.batch_size,
-        "train.d_steps": train.d_steps,
-        "train.log_every": train.log_every,
-        "train.sample_every": train.sample_every,
-        "train.checkpoint_every": train.checkpoint_every,
-        "train.num_samples": train.num_samples,
-        "optimizer.lr_g": optimizer.lr_g,
-        "optimizer.lr_d": optimizer.lr_d,
-        "model.image_size": cfg.model.image_size,
-    }
-    if train.epochs is None:
-        positive["train.steps"] = train.steps
-    else:
-        positive["train.epochs"] = train.epochs
-    if optimizer.lr is not None:
-        positive["optimizer.lr"] = optimizer.lr
-    for key, value in positive.items():
-        if value <= 0:
-            raise UserError(f"{key}={value} must be positive; e.g. {key}={default_example(key)}")
-    for key in ("beta1", "beta2"):
-        if not 0 <= optimizer[key] < 1:
-            raise UserError(f"optimizer.{key}={optimizer[key]} must be in [0, 1); the DCGAN default is 0.5/0.999")
-    if not 0 <= optimizer.decay_start < 1:
-        raise UserError(f"optimizer.decay_start={optimizer.decay_start} must be in [0, 1); e.g. 0.5 decays over the second half")
-    if cfg.eval.every < 0:
-        raise UserError(f"eval.every={cfg.eval.every} must be 0 (at the end only) or a positive step interval")
-    if cfg.eval.num_samples < 0:
-        raise UserError(f"eval.num_samples={cfg.eval.num_samples} must be 0 (the whole split) or a positive count")
-    if train.keep_last < 0:
-        raise UserError(f"train.keep_last={train.keep_last} must be 0 (keep all) or a positive count")
+    """Every key against the range its schema declares; each failure names the key and a valid value."""
+    check_ranges(cfg)
+    check_grid_fits(cfg.train.num_samples, cfg.model.image_size)
 
 
-def default_example(key: str) -> str:
-    examples = {"optimizer": "2e-4", "model.image_size": "32", "train.batch_size": "128", "train.steps": "2000"}
-    return next((value for prefix, value in examples.items() if key.startswith(prefix)), "1")
+def check_grid_fits(num_samples: int, image_size: int) -> None:
+    """A translation grid shows three images per sample (input, output, target); the bound assumes it."""
+    per_sample = 3 * (image_size + GRID_PADDING) ** 2
+    if num_samples * per_sample > MAX_GRID_PIXELS:
+        most = MAX_GRID_PIXELS // per_sample
+        raise UserError(
+            f"train.num_samples={num_samples} at model.image_size={image_size} makes a sample grid too large "
+            f"to write; e.g. train.num_samples={most}"
+        )
 
 
 def learning_rates(optimizer_cfg, step: int = 0, total_steps: int = 1) -> dict[str, float]:

@@ -9,6 +9,7 @@ from importlib import resources
 from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.compose import CONFIG_MODULE, compose_config
+from gan_cli.ranges import field_ranges
 
 INTRODUCTION = """\
 gan-train trains a GAN as configured and writes a dated run directory, by default
@@ -54,12 +55,15 @@ def field_comments(schema: type) -> dict[str, str]:
 def describe_section(name: str, node: DictConfig) -> list[str]:
     """``section.key=value  # what it does`` for every key of one section."""
     schema = OmegaConf.get_type(node)
-    comments = field_comments(schema) if inspect.isclass(schema) and schema is not dict else {}
+    is_schema = inspect.isclass(schema) and schema is not dict
+    comments = field_comments(schema) if is_schema else {}
+    ranges = field_ranges(schema) if is_schema else {}
     lines = []
     for key in node:
         value = OmegaConf.to_container(node, resolve=False, enum_to_str=True)[key]
         shown = f"{name}.{key}={'null' if value is None else value}"
-        lines.append(f"  {shown:<44} {comments.get(key, '')}".rstrip())
+        allowed = f" (allowed: {ranges[key].describe().removeprefix('in ')})" if key in ranges else ""
+        lines.append(f"  {shown:<44} {comments.get(key, '')}{allowed}".rstrip())
     return lines
 
 

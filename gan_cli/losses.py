@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from gan_cli.config import GanLoss
 
 
+D_OUTPUTS = ("d/real", "d/fake")  # the scalars d_outputs reports: mean D(x) and D(G(z))
+
 class AdversarialLoss:
     """D's and G's side of the game for one ``loss.name``; D's outputs may be scores or patch maps."""
 
@@ -54,7 +56,8 @@ class AdversarialLoss:
         optimal D is p_data / (p_data + p_g), which is 0.5 once G matches the data, as sigmoid(logit) is.
         """
         as_probability = (lambda out: out) if self.least_squares else torch.sigmoid
+        real, fake = D_OUTPUTS
         return {
-            "d/real": as_probability(real_out.detach().float()).mean(),
-            "d/fake": as_probability(fake_out.detach().float()).mean(),
+            real: as_probability(real_out.detach().float()).mean(),
+            fake: as_probability(fake_out.detach().float()).mean(),
         }

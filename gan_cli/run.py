@@ -104,18 +104,20 @@ def update_best(run: TrainingRun, metrics: dict[str, float]) -> bool:
     Lower is better, except for similarity scores (PSNR, SSIM). A held-out figure counts from its
     first evaluation on."""
     name = run.cfg.train.best_metric
-    if not name or not metrics:
+    if not name or name not in metrics:
         return False
-    if name not in metrics:
-        if name in run.family.evaluation_names():
-            return False
-        known = ", ".join(sorted({*metrics, *run.family.evaluation_names()}))
-        raise UserError(f"train.best_metric={name} is not a logged scalar; choose one of: {known}")
     value = metrics[name]
     if run.best is not None and not is_improvement(name, value, run.best):
         return False
     run.best = value
     return True
+
+
+def check_best_metric(name: Optional[str], family: Family) -> None:
+    """train.best_metric must name a scalar the family logs; checked before the run starts."""
+    if name and name not in family.logged_names():
+        known = ", ".join(sorted(family.logged_names()))
+        raise UserError(f"train.best_metric={name} is not a logged scalar; choose one of: {known}")
 
 
 def is_improvement(metric: str, value: float, best: float) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gan_cli.config import Precision
+from gan_cli.config import DeviceType, Precision
 from gan_cli.errors import UserError
 
 AUTOCAST_DTYPES = {Precision.bf16: torch.bfloat16, Precision.fp16: torch.float16}
@@ -38,16 +38,18 @@ def resolve_device(kind: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cuda" and not torch.cuda.is_available():
         raise UserError("device=cuda but no CUDA GPU is visible; use device=cpu or device=auto")
-    if kind not in ("cpu", "cuda"):
-        raise UserError(f"device.type={kind} is not known; use auto, cpu or cuda")
-    return torch.device(kind)
+    return torch.device(DeviceType(kind).value)
+
+
+def resolve_precision(device: torch.device, precision: str) -> Precision:
+    if Precision(precision) is Precision.fp16 and device.type != "cuda":
+        raise UserError("device.precision=fp16 needs a CUDA GPU; use device.precision=bf16 on the CPU")
+    return Precision(precision)
 
 
 def make_runtime(device_cfg) -> Runtime:
     device = resolve_device(device_cfg.type)
-    precision = Precision(device_cfg.precision)
-    if precision is Precision.fp16 and device.type != "cuda":
-        raise UserError("device.precision=fp16 needs a CUDA GPU; use device.precision=bf16 on the CPU")
+    precision = resolve_precision(device, device_cfg.precision)
     if device_cfg.threads:
         torch.set_num_threads(device_cfg.threads)
     layout = torch.channels_last if device_cfg.channels_last else torch.contiguous_format

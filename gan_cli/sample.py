@@ -34,6 +34,7 @@ from omegaconf import MISSING, OmegaConf
 from gan_cli.artifacts import image_grid, save_individual, save_png, to_pil
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data.memory import to_unit_range
+from gan_cli.config import DeviceType
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.translation import TranslationFamily
@@ -49,6 +50,7 @@ from gan_cli.latent import (
     label_classes,
     walk,
 )
+from gan_cli.ranges import check_ranges, ranged
 from gan_cli.resume import run_dir_of
 from gan_cli.runtime import resolve_device
 from gan_cli.translate_folder import FolderJob, input_files, resolve_direction, translate_folder
@@ -68,25 +70,25 @@ class SampleMode(str, Enum):
 @dataclass
 class SampleConfig:
     ckpt: str = MISSING  # a checkpoint written by gan-train, e.g. outputs/.../checkpoints/last.pt
-    n: int = 64  # how many images (grid); how many input images at most (reconstruct)
+    n: int = ranged(64, low=1, high=65536)  # how many images (grid); how many input images at most (reconstruct)
     out: Optional[str] = None  # output folder; default: <run dir>/generated
     individual: bool = False  # also write one PNG per image, 000000.png ..., for FID tools
-    seed: int = 0  # same seed, same images
-    nrow: Optional[int] = None  # images per grid row; default: a square grid (one row per class for label=all)
-    batch_size: int = 256  # images generated at once
-    device: str = "auto"  # auto, cpu or cuda
+    seed: int = ranged(0, low=0, high=2**32 - 1)  # same seed, same images
+    nrow: Optional[int] = ranged(None, low=1, high=1024, example=8)  # images per grid row; default: a square grid (one row per class for label=all)
+    batch_size: int = ranged(256, low=1, high=4096)  # images generated at once
+    device: DeviceType = DeviceType.auto  # auto, cpu or cuda
     mode: Optional[SampleMode] = None  # grid, interpolate, walk, arithmetic, reconstruct or translate; default: translate for translation checkpoints, else grid
     label: Optional[str] = None  # conditional models: a class index, or "all" (the default) for a row per class
-    dim: Optional[int] = None  # walk: the latent coordinate to vary, 0 .. latent size - 1
+    dim: Optional[int] = ranged(None, low=0, high=4095, example=0)  # walk: the latent coordinate to vary, 0 .. latent size - 1
     input: Optional[str] = None  # reconstruct, translate: a folder of images (searched recursively)
     target: Optional[str] = None  # translate: ground truth under the same relative paths; prints L1, PSNR, SSIM
     direction: Optional[str] = None  # translate: AtoB or BtoA; default: the trained direction (CycleGAN can reverse)
-    end_seed: Optional[int] = None  # interpolate: the seed of the path's end; default seed + 1
-    steps: int = 10  # interpolate and walk: images along the path
+    end_seed: Optional[int] = ranged(None, low=0, high=2**32 - 1, example=1)  # interpolate: the seed of the path's end; default seed + 1
+    steps: int = ranged(10, low=2, high=1000)  # interpolate and walk: images along the path
     lerp: bool = False  # interpolate: straight line instead of slerp (uniform priors always use lerp)
-    span: Optional[float] = None  # walk: values from -span to span; default 3 (Gaussian prior) or 1 (uniform)
-    rows: int = 8  # walk and arithmetic: base latents, one row each (label=all: one row per class instead)
-    pool: int = 1000  # arithmetic: samples scored to find the heavy and light groups
+    span: Optional[float] = ranged(None, low=0, low_open=True, high=100, example=3)  # walk: values from -span to span; default 3 (Gaussian prior) or 1 (uniform)
+    rows: int = ranged(8, low=1, high=1024)  # walk and arithmetic: base latents, one row each (label=all: one row per class instead)
+    pool: int = ranged(1000, low=1, high=100_000)  # arithmetic: samples scored to find the heavy and light groups
 
 
 def family_from_checkpoint(payload: dict[str, Any], device: torch.device) -> Family:
@@ -106,15 +108,8 @@ def default_output(ckpt: Path) -> Path:
 
 
 def check_sample_config(cfg: SampleConfig) -> None:
-    for key, example in (("n", 64), ("batch_size", 256), ("rows", 8), ("pool", 1000)):
-        if getattr(cfg, key) <= 0:
-            raise UserError(f"{key}={getattr(cfg, key)} must be positive; e.g. {key}={example}")
-    if cfg.nrow is not None and cfg.nrow <= 0:
-        raise UserError(f"nrow={cfg.nrow} must be positive, or leave it out for a square grid")
-    if cfg.steps < 2:
-        raise UserError(f"steps={cfg.steps} must be at least 2 (the two ends of the path); e.g. steps=10")
-    if cfg.span is not None and cfg.span <= 0:
-        raise UserError(f"span={cfg.span} must be positive; e.g. span=3")
+    """Every key against the range SampleConfig declares for it."""
+    check_ranges(OmegaConf.structured(cfg))
 
 
 def resolve_label(family: Family, label: Optional[str], model: str) -> Optional[int | str]:

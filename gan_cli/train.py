@@ -6,8 +6,9 @@ grids, checkpoints, progress) in one place.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -16,11 +17,11 @@ from rich.console import Console
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.config import NanPolicy, check_config, learning_rates
 from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
-from gan_cli.errors import UserError
+from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.base import Phase, Scalars
 from gan_cli.resume import check_changes, config_changes, restore_run
-from gan_cli.run import TrainingRun
+from gan_cli.run import TrainingRun, check_best_metric
 from gan_cli.runtime import make_runtime, seed_everything
 from gan_cli.signals import StopRequests, TrainingInterrupted
 from gan_cli.upkeep import Upkeep
@@ -38,8 +39,6 @@ def build_family(model_cfg, data: DataInfo, cfg: DictConfig) -> Family:
 
 
 def build_optimizers(family: Family, optimizer_cfg) -> dict[str, torch.optim.Optimizer]:
-    if optimizer_cfg.name != "adam":
-        raise UserError(f"optimizer.name={optimizer_cfg.name} is not known; use optimizer=adam")
     rates = learning_rates(optimizer_cfg)
     betas = (optimizer_cfg.beta1, optimizer_cfg.beta2)
     optimizers = {}
@@ -61,7 +60,11 @@ def load_dataset(cfg: DictConfig) -> TrainingData:
     """The configured data at the model's size, with at least one full batch."""
     load_families()
     family_class = FAMILIES.get(cfg.model.name)
-    dataset = build_dataset(cfg.data, DataRequest(cfg.model.image_size, cfg.train.batch_size, family_class.trains_on_pairs))
+    request = DataRequest(cfg.model.image_size, cfg.train.batch_size, family_class.trains_on_pairs)
+    try:
+        dataset = build_dataset(cfg.data, request)
+    except OSError as error:  # unreadable, too long a name, a cache folder that cannot be written
+        raise UserError(f"cannot read the data ({describe_os_error(error)}); check data.path and data.root") from None
     family_class.check_data(cfg.model.name, dataset.info())
     if len(dataset) < cfg.train.batch_size:
         raise UserError(
@@ -79,6 +82,7 @@ def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[TrainingData] = 
     runtime = make_runtime(cfg.device)
     dataset = dataset if dataset is not None else load_dataset(cfg)
     family = build_family(cfg.model, dataset.info(), cfg)
+    check_best_metric(cfg.train.best_metric, family)
     family.networks.to(device=runtime.device, memory_format=runtime.memory_format)
     stream = BatchStream(dataset.to(runtime.device), cfg.train.batch_size, cfg.train.seed, runtime.memory_format)
     heldout = dataset.heldout(cfg.eval.num_samples)
@@ -168,12 +172,28 @@ def train(
     with StopRequests() as stop, Upkeep(run, console) as upkeep:
         upkeep.start()
         while run.step < run.total_steps:
-            scalars = train_step(run)
+            with out_of_memory_as_user_error(run):
+                scalars = train_step(run)
             run.step += 1
             upkeep.after_step(scalars)
             if stop.requested:
                 raise TrainingInterrupted(stop.signum, run.step, upkeep.save_checkpoint(periodic=False))
         return upkeep.finish()
+
+
+@contextlib.contextmanager
+def out_of_memory_as_user_error(run: TrainingRun) -> Iterator[None]:
+    """The pre-flight sizes the weights, not the activations, which grow with the batch and the image
+    size; an allocation that fails in a step is reported as the input problem it is."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and "can't allocate memory" not in str(error):
+            raise
+        raise UserError(
+            f"out of {run.runtime.device.type} memory in step {run.step + 1}; lower train.batch_size, "
+            "model.image_size or the model's widths"
+        ) from None
 
 
 def resume_from(run: TrainingRun, checkpoint: Path, console: Console) -> None:

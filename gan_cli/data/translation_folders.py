@@ -21,6 +21,7 @@ from rich.progress import track
 
 from gan_cli.data.image_folder import IMAGE_SUFFIXES, list_images
 from gan_cli.errors import UserError
+from gan_cli.memory_budget import uint8_images
 
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
@@ -360,7 +361,7 @@ def progress(files: Sequence[Path]) -> Iterable[Path]:
 
 def load_squares(files: Sequence[Path], channels: int, size: int) -> torch.Tensor:
     """uint8 [N, channels, size, size], filled in place so the whole set is held only once."""
-    images = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
+    images = uint8_images(len(files), channels, size)
     for index, path in enumerate(progress(files)):
         images[index] = torch.from_numpy(square_pixels(decode(path, channels), size))
     return images
@@ -368,8 +369,8 @@ def load_squares(files: Sequence[Path], channels: int, size: int) -> torch.Tenso
 
 def load_aligned(files: Sequence[Path], channels: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The left (A) and right (B) halves of each side-by-side image, each resized to the square."""
-    a = torch.empty((len(files), channels, size, size), dtype=torch.uint8)
-    b = torch.empty_like(a)
+    a = uint8_images(2 * len(files), channels, size)
+    a, b = a[: len(files)], a[len(files) :]
     for index, path in enumerate(progress(files)):
         left, right = halves(decode(path, channels))
         a[index], b[index] = torch.from_numpy(square_pixels(left, size)), torch.from_numpy(square_pixels(right, size))

@@ -16,7 +16,7 @@ samples) and ``d/fake`` (D on codes).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Optional
 
@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.config import ModelConfig
-from gan_cli.families.base import Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase, register_family
+from gan_cli.ranges import ranged
+from gan_cli.families.base import D_PHASE_SCALARS, Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase, register_family
 from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
 from gan_cli.networks.mlp import Arch, MLPGenerator, mlp
 
@@ -42,12 +43,12 @@ class AaeConfig(ModelConfig):
     name: str = "aae"
     arch: Arch = Arch.mlp  # mlp: fully connected E and decoder, as in the paper; conv: DCGAN-style ones
     image_size: int = 28
-    nz: int = 8  # code size
+    nz: int = ranged(8, low=1, high=4096)  # code size
     prior: Prior = Prior.gaussian
-    hidden: list[int] = field(default_factory=lambda: [512, 512])  # mlp: E's hidden layers; the decoder mirrors them
-    ngf: int = 32  # conv: decoder width at its last hidden layer
-    ndf: int = 32  # conv: encoder width at its first layer
-    d_hidden: list[int] = field(default_factory=lambda: [256, 256])  # the code discriminator's hidden layers
+    hidden: list[int] = ranged(default_factory=lambda: [512, 512], low=1, high=16384, max_items=8)  # mlp: E's hidden layers; the decoder mirrors them
+    ngf: int = ranged(32, low=1, high=1024)  # conv: decoder width at its last hidden layer
+    ndf: int = ranged(32, low=1, high=1024)  # conv: encoder width at its first layer
+    d_hidden: list[int] = ranged(default_factory=lambda: [256, 256], low=1, high=16384, max_items=8)  # the code discriminator's hidden layers
     batch_stats: bool = True  # the code D also sees the batch's per-coordinate mean and std: collapse stands out
 
 
@@ -133,9 +134,9 @@ class AdversarialAutoencoder(Family):
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("recon", "ae", ("E", "G"), self.reconstruction_phase),
-            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps),
-            Phase("g", "g", ("E",), self.encoder_phase),
+            Phase("recon", "ae", ("E", "G"), self.reconstruction_phase, scalars=("loss/recon",)),
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=D_PHASE_SCALARS),
+            Phase("g", "g", ("E",), self.encoder_phase, scalars=("loss/g",)),
         ]
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:

@@ -15,12 +15,15 @@ import torch
 from torch import nn
 
 from gan_cli.errors import UserError
-from gan_cli.losses import AdversarialLoss
+from gan_cli.losses import D_OUTPUTS, AdversarialLoss
 from gan_cli.registry import Registry
 
 Batch = dict[str, torch.Tensor]
 Scalars = dict[str, torch.Tensor]
 
+
+THROUGHPUT = "perf/images_per_s"  # logged by the training loop for every family
+D_PHASE_SCALARS = ("loss/d", *D_OUTPUTS)
 
 @dataclass(frozen=True)
 class DataInfo:
@@ -53,6 +56,7 @@ class Phase:
     trains: tuple[str, ...]
     loss: Callable[[Batch], tuple[torch.Tensor, Scalars]]
     repeats: int = 1  # repeats after the first draw a fresh batch (the k D steps per G step)
+    scalars: tuple[str, ...] = ()  # the names of the scalars ``loss`` reports, known before training
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,10 @@ class Family(ABC):
     def evaluate(self, heldout: HeldOut, batch_size: int) -> dict[str, float]:
         """Figures measured on held-out data (translation: against the targets); none by default."""
         return {}
+
+    def logged_names(self) -> set[str]:
+        """Every scalar a run logs and train.best_metric may follow, known before the first step."""
+        return {name for phase in self.phases() for name in phase.scalars} | {THROUGHPUT, *self.evaluation_names()}
 
     def evaluation_names(self) -> tuple[str, ...]:
         """The names ``evaluate`` reports, known before the first evaluation (for train.best_metric)."""

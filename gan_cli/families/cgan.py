@@ -17,7 +17,7 @@ every row, so a column shows one "style" drawn as each class.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.config import ModelConfig
+from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
 from gan_cli.families.base import Batch, GridSpec, HeldOut, register_family
 from gan_cli.families.noise_to_image import NoiseToImageFamily
@@ -37,12 +38,12 @@ class CGanConfig(ModelConfig):
     name: str = "cgan"
     arch: Arch = Arch.conv  # conv: DCGAN networks (image_size a power of two >= 16); mlp: vanilla GAN MLPs
     image_size: int = 32
-    nz: int = 64  # latent size: the "style"; the label carries the class
-    ngf: int = 32  # conv: G's width at its last hidden layer
-    ndf: int = 32  # conv: D's width at its first layer
-    g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])  # mlp: G's hidden layers
-    d_hidden: list[int] = field(default_factory=lambda: [512, 256])  # mlp: D's hidden layers
-    d_dropout: float = 0.3  # mlp: dropout in D
+    nz: int = ranged(64, low=1, high=4096)  # latent size: the "style"; the label carries the class
+    ngf: int = ranged(32, low=1, high=1024)  # conv: G's width at its last hidden layer
+    ndf: int = ranged(32, low=1, high=1024)  # conv: D's width at its first layer
+    g_hidden: list[int] = ranged(default_factory=lambda: [256, 512, 1024], low=1, high=16384, max_items=8)  # mlp: G's hidden layers
+    d_hidden: list[int] = ranged(default_factory=lambda: [512, 256], low=1, high=16384, max_items=8)  # mlp: D's hidden layers
+    d_dropout: float = ranged(0.3, low=0, high=1, high_open=True)  # mlp: dropout in D
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:

@@ -18,8 +18,9 @@ from torch import nn
 from torch.nn.functional import l1_loss as l1
 
 from gan_cli.config import ModelConfig
+from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
-from gan_cli.families.base import Batch, OptimizerSpec, Phase, register_family
+from gan_cli.families.base import D_PHASE_SCALARS, Batch, OptimizerSpec, Phase, register_family
 from gan_cli.families.translation import TranslationFamily
 from gan_cli.image_pool import ImagePool
 from gan_cli.networks.norm import NormKind
@@ -38,14 +39,14 @@ class CycleGanConfig(ModelConfig):
     name: str = "cyclegan"
     image_size: int = 32  # resnet: a multiple of 4, at least 16; unet: a power of two from 16 to 512
     generator: GeneratorArch = GeneratorArch.resnet  # resnet (the paper's) or unet (pix2pix's U-Net, no dropout)
-    ngf: int = 64  # generator width at full resolution
-    ndf: int = 64  # PatchGAN width at its first layer
+    ngf: int = ranged(64, low=1, high=1024)  # generator width at full resolution
+    ndf: int = ranged(64, low=1, high=1024)  # PatchGAN width at its first layer
     norm: NormKind = NormKind.instance  # instance (the paper's) or batch
-    n_blocks: int = 0  # resnet blocks; 0: 6 below 256 px, 9 at 256 px and above (the paper's rule)
-    d_layers: int = 0  # PatchGAN stride-2 layers; 0: the most whose receptive field fits the image
-    cycle_weight: float = 10.0  # λ, for both directions
-    identity_weight: float = 0.5  # identity loss weight as a fraction of λ; 0 turns it off
-    pool_size: int = 50  # past fakes each D draws from; 0: no pool
+    n_blocks: int = ranged(0, low=1, high=64, zero_means="automatic")  # resnet blocks; 0: 6 below 256 px, 9 at 256 px and above (the paper's rule)
+    d_layers: int = ranged(0, low=1, high=5, zero_means="automatic")  # PatchGAN stride-2 layers; 0: the most whose receptive field fits the image
+    cycle_weight: float = ranged(10.0, low=0, high=1e4)  # λ, for both directions
+    identity_weight: float = ranged(0.5, low=0, high=100)  # identity loss weight as a fraction of λ; 0 turns it off
+    pool_size: int = ranged(50, low=1, high=10**5, zero_means="no pool")  # past fakes each D draws from; 0: no pool
 
 
 @register_family("cyclegan", CycleGanConfig)
@@ -83,9 +84,13 @@ class CycleGAN(TranslationFamily):
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("d", "d", ("D_target", "D_input"), self.discriminator_phase, repeats=self.d_steps),
-            Phase("g", "g", ("G", "F"), self.generator_phase),
+            Phase("d", "d", ("D_target", "D_input"), self.discriminator_phase, repeats=self.d_steps, scalars=D_PHASE_SCALARS),
+            Phase("g", "g", ("G", "F"), self.generator_phase, scalars=self.generator_scalars()),
         ]
+
+    def generator_scalars(self) -> tuple[str, ...]:
+        identity = ("loss/identity",) if self.model_cfg.identity_weight > 0 else ()
+        return ("loss/g", "loss/g_gan", "loss/cycle", *identity)
 
     def discriminator_phase(self, batch: Batch):
         real_input, real_target = batch["input"], batch["target"]

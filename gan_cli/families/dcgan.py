@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from gan_cli.config import ModelConfig
+from gan_cli.ranges import ranged
 from gan_cli.families.base import register_family
 from gan_cli.families.noise_to_image import NoiseToImageFamily
 from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
@@ -16,9 +17,9 @@ from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
 class DCGANConfig(ModelConfig):
     name: str = "dcgan"
     image_size: int = 32  # a power of two, 16 or more
-    nz: int = 100  # latent size
-    ngf: int = 32  # G's width at its last hidden layer; doubles towards the input
-    ndf: int = 32  # D's width at its first layer; doubles towards the output
+    nz: int = ranged(100, low=1, high=4096)  # latent size
+    ngf: int = ranged(32, low=1, high=1024)  # G's width at its last hidden layer; doubles towards the input
+    ndf: int = ranged(32, low=1, high=1024)  # D's width at its first layer; doubles towards the output
 
 
 @register_family("dcgan", DCGANConfig)

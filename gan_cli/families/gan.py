@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import nn
 
 from gan_cli.config import ModelConfig
+from gan_cli.ranges import ranged
 from gan_cli.families.base import register_family
 from gan_cli.families.noise_to_image import NoiseToImageFamily
 from gan_cli.networks.mlp import MLPDiscriminator, MLPGenerator
@@ -16,10 +17,10 @@ from gan_cli.networks.mlp import MLPDiscriminator, MLPGenerator
 class GanConfig(ModelConfig):
     name: str = "gan"
     image_size: int = 28
-    nz: int = 100  # latent size
-    g_hidden: list[int] = field(default_factory=lambda: [256, 512, 1024])
-    d_hidden: list[int] = field(default_factory=lambda: [512, 256])
-    d_dropout: float = 0.3  # keeps the MLP D from memorising the batch
+    nz: int = ranged(100, low=1, high=4096)  # latent size
+    g_hidden: list[int] = ranged(default_factory=lambda: [256, 512, 1024], low=1, high=16384, max_items=8)  # G's hidden layers
+    d_hidden: list[int] = ranged(default_factory=lambda: [512, 256], low=1, high=16384, max_items=8)  # D's hidden layers
+    d_dropout: float = ranged(0.3, low=0, high=1, high_open=True)  # keeps the MLP D from memorising the batch
 
 
 @register_family("gan", GanConfig)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from gan_cli.families.base import Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase
+from gan_cli.families.base import D_PHASE_SCALARS, Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase
 
 
 class NoiseToImageFamily(Family):
@@ -25,8 +25,8 @@ class NoiseToImageFamily(Family):
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps),
-            Phase("g", "g", ("G",), self.generator_phase),
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=D_PHASE_SCALARS),
+            Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g",)),
         ]
 
     def discriminator_phase(self, batch: Batch):

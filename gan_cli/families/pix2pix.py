@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.config import ModelConfig
+from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
-from gan_cli.families.base import Batch, DataInfo, OptimizerSpec, Phase, register_family
+from gan_cli.families.base import D_PHASE_SCALARS, Batch, DataInfo, OptimizerSpec, Phase, register_family
 from gan_cli.families.translation import TranslationFamily, dropout_on
 from gan_cli.networks.norm import NormKind
 from gan_cli.networks.patchgan import PatchDiscriminator, check_patch_layers, patch_layers_for
@@ -27,13 +28,13 @@ from gan_cli.networks.unet import UNetGenerator
 class Pix2PixConfig(ModelConfig):
     name: str = "pix2pix"
     image_size: int = 32  # a power of two from 16 to 512; 28-px data (Fashion-MNIST) is padded to 32
-    ngf: int = 64  # U-Net width at its outermost block; doubles inward, up to 8x
-    ndf: int = 64  # PatchGAN width at its first layer
+    ngf: int = ranged(64, low=1, high=1024)  # U-Net width at its outermost block; doubles inward, up to 8x
+    ndf: int = ranged(64, low=1, high=1024)  # PatchGAN width at its first layer
     norm: NormKind = NormKind.batch  # batch (the paper) or instance
-    dropout: float = 0.5  # in the decoder blocks nearest the bottleneck: G's noise, on at sampling too
-    d_layers: int = 0  # PatchGAN stride-2 layers; 0: the most whose receptive field fits the image
-    l1_weight: float = 100.0  # λ: weight of the L1 distance to the target
-    gan_weight: float = 1.0  # weight of the adversarial term; 0 trains the L1-only U-Net (no D)
+    dropout: float = ranged(0.5, low=0, high=1, high_open=True)  # in the decoder blocks nearest the bottleneck: G's noise, on at sampling too
+    d_layers: int = ranged(0, low=1, high=5, zero_means="automatic")  # PatchGAN stride-2 layers; 0: the most whose receptive field fits the image
+    l1_weight: float = ranged(100.0, low=0, high=1e4)  # λ: weight of the L1 distance to the target
+    gan_weight: float = ranged(1.0, low=0, high=1e4)  # weight of the adversarial term; 0 trains the L1-only U-Net (no D)
 
 
 @register_family("pix2pix", Pix2PixConfig)
@@ -63,10 +64,12 @@ class Pix2Pix(TranslationFamily):
         return self.model_cfg.gan_weight > 0
 
     def phases(self) -> list[Phase]:
-        generator = Phase("g", "g", ("G",), self.generator_phase)
         if not self.adversarial_on:
-            return [generator]
-        return [Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps), generator]
+            return [Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g", "loss/l1"))]
+        return [
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=D_PHASE_SCALARS),
+            Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g", "loss/l1", "loss/g_gan")),
+        ]
 
     def judge(self, source: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         """D's patch map for an (input, output) pair: conditional, so D sees what G was given."""

@@ -1,0 +1,133 @@
+"""Everything gan-train checks before Hydra creates a run directory, so that bad input writes nothing.
+
+The order is cheapest first: the config (every job of a sweep), the output folder, then for a single
+run the data and a model built on PyTorch's meta device, which sizes it without allocating it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import torch
+from hydra._internal.utils import get_args_parser  # Hydra's parser: the flags stay Hydra's
+from omegaconf import DictConfig
+
+from gan_cli.compose import check_overrides, output_folders, sweep_combinations
+from gan_cli.data import TrainingData
+from gan_cli.errors import UserError, describe_os_error
+from gan_cli.memory_budget import check_fits
+from gan_cli.resume import check_resume, override_key, resume_arguments
+from gan_cli.run import check_best_metric
+from gan_cli.runtime import resolve_device, resolve_precision
+from gan_cli.train import build_family, load_dataset
+
+# Weights, their gradients and Adam's two moments: four copies of every parameter.
+BYTES_PER_PARAMETER = 4 * 4
+
+
+def check_command_line(args: list[str]) -> tuple[list[str], Optional[TrainingData]]:
+    """All of gan-train's checks on its arguments; returns the arguments to hand Hydra (a resume
+    rewrites them) and, for a single run, the loaded data."""
+    try:
+        return checked_arguments(args)
+    except OSError as error:  # any path given: too long a name, no permission, an I/O error
+        raise UserError(f"cannot use {describe_os_error(error)}; check the paths on the command line") from None
+
+
+def checked_arguments(args: list[str]) -> tuple[list[str], Optional[TrainingData]]:
+    parsed = parse_hydra_arguments(args)
+    if parsed.overrides and any(override_key(o) == "resume" for o in parsed.overrides):
+        if parsed.multirun:
+            raise UserError("resume= continues one run; drop -m, or resume each sweep job's directory")
+        args = resume_arguments(args)
+        check_resume(args)
+        parsed = parse_hydra_arguments(args)
+    if parsed.cfg or parsed.info or parsed.hydra_help or parsed.shell_completion:
+        return args, None  # Hydra prints something and trains nothing
+    return args, preflight(parsed.overrides, parsed.multirun)
+
+
+def parse_hydra_arguments(args: list[str]) -> argparse.Namespace:
+    """Hydra's own argument parser, so that the flags accepted here are exactly Hydra's; its usage
+    message becomes one line."""
+
+    def refuse(message: str) -> NoReturn:
+        raise UserError(f"{message}; overrides are key=value (e.g. train.steps=100), and gan-train --help lists them")
+
+    parser = get_args_parser()
+    parser.error = refuse
+    return parser.parse_args(args)
+
+
+def preflight(overrides: list[str], multirun: bool) -> Optional[TrainingData]:
+    """Check a gan-train command line; returns the loaded data for a single run (None for a sweep)."""
+    configs = check_overrides(overrides, multirun)
+    check_output_folder(overrides, multirun)
+    if multirun:
+        return None
+    dataset = load_dataset(configs[0])
+    check_model(configs[0], dataset)
+    return dataset
+
+
+def check_output_folder(overrides: list[str], multirun: bool) -> None:
+    """The folder Hydra will write must be creatable and writable."""
+    first_job = sweep_combinations(overrides)[0] if multirun else overrides
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = output_folders(first_job)[key]
+    try:
+        probe_writable(Path(folder))
+    except OSError as error:
+        raise UserError(
+            f"cannot write the output folder {folder} ({describe_os_error(error)}); "
+            f"set {key}=DIR to a writable folder, or run gan-train from a writable working directory"
+        ) from None
+
+
+def probe_writable(folder: Path) -> None:
+    """Create the folder (and its missing parents) and a file in it, then remove all that was made."""
+    created = []
+    try:
+        for path in [*reversed(folder.parents), folder]:
+            if path.exists() and not path.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+            if not path.is_dir():
+                path.mkdir()
+                created.append(path)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    finally:
+        for path in reversed(created):
+            path.rmdir()
+
+
+def check_model(cfg: DictConfig, dataset: TrainingData) -> None:
+    """Build the family on the meta device, which sizes it without allocating it: model/data
+    mismatches and an unknown train.best_metric surface here, and so does a model whose training
+    state cannot fit in the device's free memory."""
+    with torch.device("meta"):
+        family = build_family(cfg.model, dataset.info(), cfg)
+    check_best_metric(cfg.train.best_metric, family)
+    parameters = sum(p.numel() for p in family.networks.parameters())
+    device = resolve_device(cfg.device.type)
+    resolve_precision(device, cfg.device.precision)
+    needed = parameters * BYTES_PER_PARAMETER
+    if device.type != "cpu":  # on the CPU the data is already in memory; on a GPU it is copied there
+        needed += dataset_bytes(dataset)
+    check_fits(
+        needed,
+        f"model={cfg.model.name} with {parameters / 1e6:,.0f} M parameters (weights, gradients and Adam state)",
+        "lower the model's widths (model.ngf, model.ndf, model.nz or the hidden sizes) or model.image_size",
+        device,
+    )
+
+
+def dataset_bytes(dataset: TrainingData) -> int:
+    held = [getattr(dataset, f.name) for f in dataclasses.fields(dataset)]
+    return sum(t.numel() * t.element_size() for t in held if isinstance(t, torch.Tensor))

@@ -1,0 +1,80 @@
+"""The pre-flight's parts on their own: declared ranges, the output-folder probe, the memory checks,
+and the scalar names each family declares before training."""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzz_inputs import config_keys
+from gan_cli.compose import compose_config
+from gan_cli.errors import UserError
+from gan_cli.memory_budget import check_fits, uint8_images
+from gan_cli.preflight import probe_writable
+from gan_cli.ranges import Range, check_ranges
+from gan_cli.train import build_run, load_dataset, train_step
+from translation_data import write_aligned_folder
+
+FAMILY_ARGS = {
+    "gan": ["model=gan", "model.image_size=16", "model.g_hidden=[16]", "model.d_hidden=[16]", "model.nz=4"],
+    "dcgan": ["model=dcgan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.nz=4"],
+    "cgan": ["model=cgan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.nz=4"],
+    "aae": ["model=aae", "model.image_size=16", "model.hidden=[16]", "model.d_hidden=[16]", "model.nz=2"],
+    "pix2pix": ["model=pix2pix", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.ndf=4", "model.image_size=16"],
+    "pix2pix_l1": ["model=pix2pix", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.image_size=16", "model.gan_weight=0"],
+    "cyclegan": ["model=cyclegan", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.ndf=4", "model.image_size=16"],
+}
+
+
+@pytest.mark.parametrize(
+    ("allowed", "good", "bad"),
+    [
+        (Range(low=1, high=8), [1, 8], [0, 9, -1, True, float("nan")]),
+        (Range(low=0, low_open=True, high=1), [1e-9, 1], [0, 1.5, float("inf")]),
+        (Range(low=1, zero_means="all"), [0, 1, 10**9], [-1]),
+        (Range(choices=(1, 3)), [1, 3], [2, 0]),
+    ],
+)
+def test_range_admits_its_values_only(allowed, good, bad):
+    assert all(allowed.admits(value) for value in good)
+    assert not any(allowed.admits(value) for value in bad)
+
+
+def test_every_numeric_key_of_every_family_declares_a_range():
+    for family in FAMILY_ARGS:
+        for key in config_keys(compose_config([a for a in FAMILY_ARGS[family] if "{" not in a])):
+            if key.kind in ("int", "float", "list"):
+                assert key.allowed is not None, f"{key.name} ({family}) has no declared range"
+
+
+def test_a_family_that_changes_a_default_keeps_the_base_range():
+    cfg = compose_config(["model=aae", "model.image_size=-3"])
+    with pytest.raises(UserError, match=r"model.image_size=-3 must be in \[8, 1024\]"):
+        check_ranges(cfg)
+
+
+def test_probe_writable_leaves_nothing_behind(tmp_path):
+    probe_writable(tmp_path / "a" / "b" / "c")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        probe_writable(tmp_path / "file" / "run")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_memory_checks_refuse_what_cannot_fit():
+    with pytest.raises(UserError, match="needs .* GiB of cpu memory"):
+        check_fits(2**62, "a test", "ask for less")
+    with pytest.raises(UserError, match="holding 1000000 images of 8192x8192x3"):
+        uint8_images(10**6, 3, 8192)
+    assert uint8_images(2, 1, 4).shape == (2, 1, 4, 4)
+
+
+@pytest.mark.parametrize("family", FAMILY_ARGS)
+def test_declared_scalars_are_what_a_step_logs(family, fake_mnist_root, tmp_path):
+    paired = write_aligned_folder(tmp_path / "paired", {"train": 8, "val": 2})
+    args = [a.format(paired=paired) for a in FAMILY_ARGS[family]]
+    cfg = compose_config([*args, f"data.root={fake_mnist_root}", "train.batch_size=4", "device=cpu", "eval.num_samples=2"])
+    run = build_run(cfg, tmp_path / "run", load_dataset(cfg))
+    logged = set(train_step(run))
+    declared = run.family.logged_names()
+    assert logged == declared - {"perf/images_per_s", *run.family.evaluation_names()}
