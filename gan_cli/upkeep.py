@@ -158,13 +158,8 @@ class Upkeep:
                 f"step {self.run.step}: the weights hold NaN or Inf; kept the last good checkpoint in "
                 f"{self.run.checkpoint_dir}. Lower optimizer.lr and resume from it"
             )
-        try:
+        with self.writing("a checkpoint"):  # atomic: a failed write leaves the previous last.pt whole
             return save_checkpoints(self.run, self.latest | self.evaluated, periodic)
-        except OSError as error:
-            raise UserError(
-                f"cannot write a checkpoint in {self.run.checkpoint_dir} ({error.strerror}); "
-                "free disk space or make the output folder writable, then resume=auto"
-            ) from None
 
     def log_hyperparameters(self) -> None:
         cfg = self.run.cfg

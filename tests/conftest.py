@@ -37,6 +37,15 @@ TINY_TRAIN = [
     "device=cpu",
 ]
 MODELS = tuple(TINY)
+# Every family at its smallest; "{paired}" stands for a paired folder (translation_data.write_aligned_folder).
+TINY_FAMILIES = {
+    "gan": ["model=gan", "model.image_size=16", "model.g_hidden=[16]", "model.d_hidden=[16]", "model.nz=4"],
+    "dcgan": ["model=dcgan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.nz=4"],
+    "cgan": ["model=cgan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.nz=4"],
+    "aae": ["model=aae", "model.image_size=16", "model.hidden=[16]", "model.d_hidden=[16]", "model.nz=2"],
+    "pix2pix": ["model=pix2pix", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.ndf=4", "model.image_size=16"],
+    "cyclegan": ["model=cyclegan", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.ndf=4", "model.image_size=16"],
+}
 FAULT_DRIVER = Path(__file__).with_name("fault_driver.py")  # gan-train with one injected fault
 FAKE_MNIST_COUNTS = {"train": 256, "t10k": 64}
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import describe, run_many
+from conftest import TINY_FAMILIES, describe, run_many
 from fuzz_inputs import InputFuzzer, schema_keys, train_fuzzer
 from gan_cli.cli import parse_key_values
 from gan_cli.errors import UserError
@@ -25,14 +25,6 @@ from translation_data import write_aligned_folder
 FUZZ_CASES = 200
 SLOW_FUZZ_CASES = 3000
 TRAINED_PER_RUN = 6
-FAMILY_BASES = {
-    "gan": ["model=gan", "model.image_size=16", "model.g_hidden=[32]", "model.d_hidden=[32]", "model.nz=8"],
-    "dcgan": ["model=dcgan", "model.image_size=16", "model.ngf=8", "model.ndf=8", "model.nz=8"],
-    "cgan": ["model=cgan", "model.image_size=16", "model.ngf=8", "model.ndf=8", "model.nz=8"],
-    "aae": ["model=aae", "model.image_size=16", "model.hidden=[32]", "model.d_hidden=[32]", "model.nz=4"],
-    "pix2pix": ["model=pix2pix", "data=paired_folder", "data.path={paired}", "model.ngf=8", "model.ndf=8", "model.image_size=16"],
-    "cyclegan": ["model=cyclegan", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.ndf=8", "model.image_size=16"],
-}
 COMMON = [
     "data.root={mnist}", "data.download=false", "train.steps=1", "train.batch_size=8", "train.num_samples=16",
     "eval.num_samples=8", "device=cpu", "device.threads=1",
@@ -52,7 +44,7 @@ def places(fake_mnist_root, tmp_path_factory) -> dict[str, Path]:
 
 
 def base_args(family: str, places: dict[str, Path]) -> list[str]:
-    return [arg.format(**places) for arg in [*FAMILY_BASES[family], *COMMON]]
+    return [arg.format(**places) for arg in [*TINY_FAMILIES[family], *COMMON]]
 
 
 def snapshot(folder: Path) -> list[str]:
@@ -78,10 +70,10 @@ def judge(args: list[str], cwd: Path, monkeypatch) -> Verdict:
 
 def fuzz_train(places, monkeypatch, cases: int, seed: int) -> list[Verdict]:
     draw = random.Random(seed)
-    fuzzers = {family: train_fuzzer(base_args(family, places), seed) for family in FAMILY_BASES}
+    fuzzers = {family: train_fuzzer(base_args(family, places), seed) for family in TINY_FAMILIES}
     verdicts = []
     for _ in range(cases):
-        family = draw.choice(sorted(FAMILY_BASES))
+        family = draw.choice(sorted(TINY_FAMILIES))
         args = [*base_args(family, places), *fuzzers[family].overrides(draw.randint(1, 3))]
         verdicts.append(judge(args, places["cwd"], monkeypatch))
     return verdicts

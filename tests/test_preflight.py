@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import TINY_FAMILIES
 from fuzz_inputs import config_keys
 from gan_cli.compose import compose_config
 from gan_cli.errors import UserError
@@ -15,13 +16,8 @@ from gan_cli.train import build_run, load_dataset, train_step
 from translation_data import write_aligned_folder
 
 FAMILY_ARGS = {
-    "gan": ["model=gan", "model.image_size=16", "model.g_hidden=[16]", "model.d_hidden=[16]", "model.nz=4"],
-    "dcgan": ["model=dcgan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.nz=4"],
-    "cgan": ["model=cgan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.nz=4"],
-    "aae": ["model=aae", "model.image_size=16", "model.hidden=[16]", "model.d_hidden=[16]", "model.nz=2"],
-    "pix2pix": ["model=pix2pix", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.ndf=4", "model.image_size=16"],
+    **TINY_FAMILIES,
     "pix2pix_l1": ["model=pix2pix", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.image_size=16", "model.gan_weight=0"],
-    "cyclegan": ["model=cyclegan", "data=paired_folder", "data.path={paired}", "model.ngf=4", "model.ndf=4", "model.image_size=16"],
 }
 
 
