@@ -20,18 +20,19 @@ import torch
 
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.latent import generate_batched, label_classes
+from gan_cli.metrics.classifier import DomainClassifier, accuracy
 from gan_cli.runtime import resolve_device
 from gan_cli.sample import conditional_inputs, family_from_checkpoint
-from train_classifier import MnistClassifier, accuracy, as_classifier_input, default_data_root, mnist_split, predict
+from train_classifier import default_data_root, mnist_split, predict
 
 
-def load_classifier(path: Path) -> MnistClassifier:
-    model = MnistClassifier()
+def load_classifier(path: Path) -> DomainClassifier:
+    model = DomainClassifier(channels=1, classes=10)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.eval()
 
 
-def class_accuracies(ckpt: Path, classifier: MnistClassifier, per_class: int, seed: int, device: str) -> list[float]:
+def class_accuracies(ckpt: Path, classifier: DomainClassifier, per_class: int, seed: int, device: str) -> list[float]:
     family = family_from_checkpoint(load_checkpoint(ckpt), resolve_device(device))
     classes = label_classes(family)
     if not classes:
@@ -40,7 +41,7 @@ def class_accuracies(ckpt: Path, classifier: MnistClassifier, per_class: int, se
     scores = []
     for k in range(classes):
         inputs, _ = conditional_inputs(family, per_class, k, generator)
-        images = as_classifier_input(generate_batched(family, inputs, batch_size=500))
+        images = generate_batched(family, inputs, batch_size=500)  # the classifier resizes to its size
         scores.append((predict(classifier, images) == k).float().mean().item())
     return scores
 
