@@ -48,8 +48,6 @@ def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0
     root = Path(path).expanduser()
     if not root.is_dir():
         raise UserError(f"data.path={path} is not a folder; point data.path at a folder of images")
-    if channels not in (1, 3):
-        raise UserError(f"data.channels={channels} is not supported; use 1 (grayscale) or 3 (RGB)")
     classes = find_classes(root)
     files = [f for c in classes for f in list_images(root / c)] if classes else list_images(root)
     if not files:

@@ -369,8 +369,8 @@ def load_squares(files: Sequence[Path], channels: int, size: int) -> torch.Tenso
 
 def load_aligned(files: Sequence[Path], channels: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The left (A) and right (B) halves of each side-by-side image, each resized to the square."""
-    a = uint8_images(2 * len(files), channels, size)
-    a, b = a[: len(files)], a[len(files) :]
+    both = uint8_images(2 * len(files), channels, size)  # one allocation, so one memory check covers both
+    a, b = both[: len(files)], both[len(files) :]
     for index, path in enumerate(progress(files)):
         left, right = halves(decode(path, channels))
         a[index], b[index] = torch.from_numpy(square_pixels(left, size)), torch.from_numpy(square_pixels(right, size))
