@@ -9,8 +9,6 @@ load. The held-out accuracy is cached with them, so every score can say how good
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_cli.checkpoint import atomic_save
+from gan_cli.metrics.cache import key_digest, load_verified, save_verified
 
 CLASSIFIER_SIZE = 28  # every image is resized to this before the classifier sees it
 FEATURES = 128
-ARCHITECTURE = "conv32-conv64-fc128/v1"  # change it when the network changes: the cache key includes it
+ARCHITECTURE = "conv32-conv64-fc128/v2"  # change it when the network or its training changes: the cache key includes it
 
 
 class DomainClassifier(nn.Module):
@@ -65,7 +63,7 @@ class ClassifierSpec:
     architecture: str = ARCHITECTURE
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return key_digest(asdict(self))
 
 
 @dataclass
@@ -76,7 +74,16 @@ class TrainedClassifier:
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, spec: ClassifierSpec) -> DomainClassifier:
-    """Adam on cross-entropy, with one-pixel random shifts: generated images are not centred as exactly."""
+    """Adam on cross-entropy, with one-pixel random shifts: generated images are not centred as exactly.
+
+    Seeded on a fork of the global generator, so the weights depend on the spec alone and a training
+    run that first trains it draws the same random numbers as one that finds it cached."""
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(spec.seed)
+        return fit_classifier(images, labels, spec)
+
+
+def fit_classifier(images: torch.Tensor, labels: torch.Tensor, spec: ClassifierSpec) -> DomainClassifier:
     generator = torch.Generator().manual_seed(spec.seed)
     model = DomainClassifier(spec.channels, spec.classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -99,26 +106,20 @@ def accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor
     return (predicted == labels).float().mean().item()
 
 
-def file_checksum(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def cached_classifier(
     cache_dir: Path, spec: ClassifierSpec, train: tuple[torch.Tensor, torch.Tensor], heldout: tuple[torch.Tensor, torch.Tensor]
 ) -> TrainedClassifier:
     """The classifier for ``spec``: loaded from the cache when its checksum holds, else trained on
     ``train`` (images in [-1, 1], labels), scored on ``heldout`` and cached."""
     weights = cache_dir / f"classifier-{spec.digest()}.pt"
-    checksum = weights.with_suffix(".sha256")
-    if weights.is_file() and checksum.is_file() and checksum.read_text().strip() == file_checksum(weights):
-        payload = torch.load(weights, map_location="cpu", weights_only=True)
+    payload = load_verified(weights)
+    if payload is not None:
         model = DomainClassifier(spec.channels, spec.classes)
         model.load_state_dict(payload["state_dict"])
         return TrainedClassifier(model.eval(), payload["heldout_accuracy"], spec)
     model = train_classifier(*train, spec)
     heldout_accuracy = accuracy(model, *heldout)
-    atomic_save({"state_dict": model.state_dict(), "heldout_accuracy": heldout_accuracy, "spec": asdict(spec)}, weights)
-    checksum.write_text(file_checksum(weights) + "\n")
+    save_verified({"state_dict": model.state_dict(), "heldout_accuracy": heldout_accuracy, "spec": asdict(spec)}, weights)
     return TrainedClassifier(model, heldout_accuracy, spec)
 
 

@@ -1,0 +1,143 @@
+"""Feature extractors that need no download, and one that is used only when its file is on disk.
+
+* ``classifier``: a small classifier trained once on the labeled training images (see ``classifier``);
+  its 128-d penultimate layer. The standard domain-specific choice on MNIST.
+* ``random_conv``: for unlabeled folders, a convolutional network with random weights drawn from a
+  fixed seed. Naeem et al. (2020, section 5) show that randomly initialised convolutional embeddings
+  keep the ordering of fidelity and diversity scores outside ImageNet's domain, where a pretrained
+  network's features are no better informed; they need neither labels, training nor a download. The
+  weights are regenerated on every use, and their checksum is part of every cache key, so a PyTorch
+  whose generator draws differently can never reuse another's statistics.
+* ``inception``: Inception-V3 pool features (2048-d), for FIDs comparable with papers, read from
+  ``eval.inception_weights`` or torch's hub cache; never downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan_cli.errors import UserError
+from gan_cli.metrics.cache import file_checksum
+from gan_cli.metrics.classifier import CLASSIFIER_SIZE, FEATURES, ARCHITECTURE, TrainedClassifier
+
+RANDOM_CONV_SIZE = 64  # images are resized to it; large enough for texture, small enough to be quick
+RANDOM_CONV_WIDTHS = (16, 32, 64, 128)
+RANDOM_CONV_SEED = 0
+RANDOM_CONV_ARCHITECTURE = "conv16-32-64-128-gap/v1"
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # the FID reference weights, as torch-fidelity names them
+INCEPTION_FEATURES = 2048
+
+
+@dataclass
+class FeatureExtractor:
+    """Images in [-1, 1] → features, and everything a score must record about how they were made."""
+
+    name: str  # e.g. "classifier", "random_conv", "inception"
+    features: Callable[[torch.Tensor], torch.Tensor]
+    dim: int
+    checksum: str  # of the weights: part of every cache key
+    preprocessing: str  # how images reach the network: part of every cache key
+    classify: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # logits, for class accuracy
+    heldout_accuracy: Optional[float] = None
+
+    def describe(self) -> str:
+        accuracy = "" if self.heldout_accuracy is None else f", held-out accuracy {self.heldout_accuracy:.3f}"
+        return f"{self.name} ({self.dim}-d, weights {self.checksum[:12]}{accuracy})"
+
+
+def weights_checksum(module: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class RandomConvNet(nn.Module):
+    """Four 3x3 conv + ReLU + 2x2 average-pool blocks and a global average; He-initialised so that
+    activations keep their scale through the depth."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width_in = channels
+        for width in RANDOM_CONV_WIDTHS:
+            conv = nn.Conv2d(width_in, width, 3, padding=1)
+            layers += [conv, nn.ReLU(), nn.AvgPool2d(2)]
+            width_in = width
+        self.body = nn.Sequential(*layers)
+        generator = torch.Generator().manual_seed(RANDOM_CONV_SEED)
+        with torch.no_grad():
+            for module in self.body:
+                if isinstance(module, nn.Conv2d):
+                    fan_in = module.weight[0].numel()
+                    module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * (2 / fan_in) ** 0.5)
+                    module.bias.zero_()
+        self.eval().requires_grad_(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        resized = F.interpolate(images, size=(RANDOM_CONV_SIZE,) * 2, mode="bilinear", antialias=True, align_corners=False)
+        return self.body(resized).mean(dim=(2, 3))
+
+
+def classifier_extractor(trained: TrainedClassifier) -> FeatureExtractor:
+    model = trained.model.eval()
+    return FeatureExtractor(
+        name="classifier",
+        features=model.features,
+        dim=FEATURES,
+        checksum=weights_checksum(model),
+        preprocessing=f"{ARCHITECTURE}, bilinear antialiased to {CLASSIFIER_SIZE}px, [-1, 1]",
+        classify=model,
+        heldout_accuracy=trained.heldout_accuracy,
+    )
+
+
+def random_conv_extractor(channels: int) -> FeatureExtractor:
+    network = RandomConvNet(channels)
+    return FeatureExtractor(
+        name="random_conv",
+        features=network,
+        dim=RANDOM_CONV_WIDTHS[-1],
+        checksum=weights_checksum(network),
+        preprocessing=f"{RANDOM_CONV_ARCHITECTURE}, bilinear antialiased to {RANDOM_CONV_SIZE}px, [-1, 1]",
+    )
+
+
+def inception_weights_path(configured: Optional[str]) -> Path:
+    """The configured file, else the one in torch's hub cache; a one-line UserError when absent."""
+    hub_file = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    path = Path(configured).expanduser() if configured else hub_file
+    if not path.is_file():
+        where = f"eval.inception_weights={configured} does not exist" if configured else f"no Inception weights at {hub_file}"
+        raise UserError(
+            f"{where}; put {INCEPTION_FILE} (torch-fidelity's FID Inception) there, or set eval.inception_weights=PATH, "
+            "or use eval.extractor=classifier or random_conv; gan-cli never downloads it"
+        )
+    return path
+
+
+def inception_extractor(configured: Optional[str]) -> FeatureExtractor:
+    path = inception_weights_path(configured)
+    try:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+    except ImportError:
+        raise UserError("eval.extractor=inception needs torch-fidelity; pip install 'gan-cli[inception]'") from None
+    try:
+        network = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(INCEPTION_FEATURES)], feature_extractor_weights_path=str(path))
+    except (RuntimeError, OSError, KeyError, ValueError) as error:
+        reason = str(error).splitlines()[0][:120]
+        raise UserError(f"{path} is not the FID Inception weights file {INCEPTION_FILE} ({reason}); replace it") from None
+
+    def features(images: torch.Tensor) -> torch.Tensor:
+        rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+        return network(rgb.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)).reshape(len(images), -1)
+
+    return FeatureExtractor("inception", features, INCEPTION_FEATURES, file_checksum(path), "uint8 RGB, resized to 299px")
