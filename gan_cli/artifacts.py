@@ -67,3 +67,21 @@ def write_gif(frames: list[Path], path: Path, frame_ms: int = 400) -> Path | Non
 def write_json(payload: dict[str, Any], path: Path) -> Path:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def append_json_line(record: dict[str, Any], path: Path) -> None:
+    """One JSON object per line: a history that a crash can cut short but never corrupt midway."""
+    with path.open("a") as file:
+        file.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def keep_json_lines_until(path: Path, step: int) -> None:
+    """Drop the records after ``step``: a resumed run writes them again, as TensorBoard's purge_step does."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text("".join(line + "\n" for line in kept))
+        temporary.replace(path)

@@ -54,6 +54,15 @@ class DeviceType(str, Enum):
     cuda = "cuda"
 
 
+class Extractor(str, Enum):
+    """The network whose features FID and the other sample-quality metrics compare."""
+
+    auto = "auto"  # classifier when the data has labels, else random_conv
+    classifier = "classifier"  # a small classifier trained once on the labeled training images, cached
+    random_conv = "random_conv"  # a convolutional network with fixed random weights; for unlabeled folders
+    inception = "inception"  # Inception-V3 from eval.inception_weights or torch's hub cache; never downloaded
+
+
 class NanPolicy(str, Enum):
     stop = "stop"  # keep the last good checkpoint and exit non-zero
     skip = "skip"  # drop the step's updates and count it
@@ -116,7 +125,7 @@ class TrainConfig:
     sample_every: int = ranged(250, low=1, high=10**9)  # sample grid from the fixed latents
     checkpoint_every: int = ranged(500, low=1, high=10**9)  # step_XXXXXXX.pt beside last.pt
     keep_last: int = ranged(0, low=1, high=10**6, zero_means="keep all")  # keep only the newest K periodic checkpoints (0 keeps all)
-    best_metric: Optional[str] = None  # a logged scalar to minimise, e.g. loss/recon; keeps best.pt
+    best_metric: Optional[str] = "auto"  # a logged scalar that best.pt follows; auto: eval/fid for models that draw from noise, none for translation; null: no best.pt
     num_samples: int = ranged(64, low=1, high=1024)  # images in each sample grid
     nan_policy: NanPolicy = NanPolicy.stop
     deterministic: bool = False  # deterministic kernels, for bit-exact resume checks
@@ -124,9 +133,14 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    every: int = ranged(500, low=1, high=10**9, zero_means="at the end only")  # score on the held-out split every N steps, and at the end (0: at the end only)
-    num_samples: int = ranged(1000, low=1, high=10**6, zero_means="the whole split")  # held-out images scored: the first N of the split (0: all)
-    batch_size: int = ranged(256, low=1, high=4096)  # images translated at once while scoring
+    enabled: bool = True  # false: no evaluation at all (no FID, no held-out scores)
+    every: int = ranged(500, low=1, high=10**9, zero_means="at the end only")  # score every N steps, and at the end (0: at the end only)
+    num_samples: int = ranged(1000, low=1, high=10**6, zero_means="the whole split")  # images scored: generated and real for FID, held-out for translation (0: all)
+    batch_size: int = ranged(256, low=1, high=4096)  # images generated or translated at once while scoring
+    seed: int = ranged(0, low=0, high=2**32 - 1)  # the latents and the real subset that scores use; fixed so scores compare across steps
+    extractor: Extractor = Extractor.auto  # auto, classifier, random_conv or inception: the features FID compares
+    inception_weights: Optional[str] = None  # eval.extractor=inception: the weights file (default: torch's hub cache)
+    cache_dir: str = "${oc.env:GAN_CLI_CACHE,\"~/.cache/gan-cli\"}/metrics"  # trained classifiers and real-image features, reused across runs; env GAN_CLI_CACHE moves it
 
 
 @dataclass

@@ -23,7 +23,8 @@ from gan_cli.data import TrainingData
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.memory_budget import check_fits
 from gan_cli.resume import check_resume, override_key, resume_arguments
-from gan_cli.run import check_best_metric
+from gan_cli.metrics.quality import check_scorer_inputs
+from gan_cli.run import resolve_best_metric
 from gan_cli.runtime import resolve_device, resolve_precision
 from gan_cli.train import build_family, load_dataset
 
@@ -113,7 +114,9 @@ def check_model(cfg: DictConfig, dataset: TrainingData) -> None:
     state cannot fit in the device's free memory."""
     with torch.device("meta"):
         family = build_family(cfg.model, dataset.info(), cfg)
-    check_best_metric(cfg.train.best_metric, family)
+    resolve_best_metric(cfg, family, len(dataset))
+    if cfg.eval.enabled and family.latent_dim is not None:
+        check_scorer_inputs(cfg.eval, dataset.info().num_classes > 0)
     parameters = sum(p.numel() for p in family.networks.parameters())
     device = resolve_device(cfg.device.type)
     resolve_precision(device, cfg.device.precision)

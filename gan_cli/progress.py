@@ -16,6 +16,7 @@ SHOWN = (
     ("d/real", "D(x)"),
     ("d/fake", "D(G(z))"),
     ("eval/psnr", "PSNR"),
+    ("eval/fid", "FID"),
 )
 
 

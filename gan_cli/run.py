@@ -19,9 +19,10 @@ from gan_cli.data import BatchStream
 from gan_cli.errors import UserError
 from gan_cli.families import Family
 from gan_cli.families.base import GridSpec, HeldOut, Phase
+from gan_cli.metrics.quality import QualityScorer, sample_metric_names, scores_samples
 from gan_cli.runtime import Runtime
 
-HIGHER_IS_BETTER = ("psnr", "ssim")  # metric name endings; every other figure is better when lower
+HIGHER_IS_BETTER = ("psnr", "ssim", "precision", "recall", "density", "coverage", "accuracy")  # metric name endings; every other figure is better when lower
 
 
 @dataclass
@@ -39,6 +40,8 @@ class TrainingRun:
     total_steps: int
     scaler: Optional[torch.amp.GradScaler] = None
     heldout: Optional[HeldOut] = None  # held-out images the family is scored on (translation data)
+    scorer: Optional[QualityScorer] = None  # scores samples against real images (families with a latent)
+    best_metric: Optional[str] = None  # train.best_metric, with "auto" resolved
     step: int = 0
     skipped_steps: int = 0
     best: Optional[float] = None  # the best value of train.best_metric so far
@@ -103,7 +106,7 @@ def update_best(run: TrainingRun, metrics: dict[str, float]) -> bool:
 
     Lower is better, except for similarity scores (PSNR, SSIM). A held-out figure counts from its
     first evaluation on."""
-    name = run.cfg.train.best_metric
+    name = run.best_metric
     if not name or name not in metrics:
         return False
     value = metrics[name]
@@ -113,11 +116,21 @@ def update_best(run: TrainingRun, metrics: dict[str, float]) -> bool:
     return True
 
 
-def check_best_metric(name: Optional[str], family: Family) -> None:
-    """train.best_metric must name a scalar the family logs; checked before the run starts."""
-    if name and name not in family.logged_names():
-        known = ", ".join(sorted(family.logged_names()))
-        raise UserError(f"train.best_metric={name} is not a logged scalar; choose one of: {known}")
+def logged_names(cfg: DictConfig, family: Family, real_count: int) -> set[str]:
+    """Every scalar the run will log: the family's own, and the sample scores when it is scored."""
+    return family.logged_names() | set(sample_metric_names(cfg.eval, family, real_count))
+
+
+def resolve_best_metric(cfg: DictConfig, family: Family, real_count: int) -> Optional[str]:
+    """train.best_metric, checked against what the run logs; "auto" is FID for a scored family."""
+    name = cfg.train.best_metric
+    if name == "auto":
+        return "eval/fid" if scores_samples(cfg.eval, family, real_count) else None
+    known = logged_names(cfg, family, real_count)
+    if name and name not in known:
+        hint = " (eval.enabled=false turns evaluation off)" if name.startswith("eval/") and not cfg.eval.enabled else ""
+        raise UserError(f"train.best_metric={name} is not a logged scalar{hint}; choose one of: {', '.join(sorted(known))}")
+    return name
 
 
 def is_improvement(metric: str, value: float, best: float) -> bool:

@@ -21,7 +21,8 @@ from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.base import Phase, Scalars
 from gan_cli.resume import check_changes, config_changes, restore_run
-from gan_cli.run import TrainingRun, check_best_metric
+from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, scores_samples, too_few_real
+from gan_cli.run import TrainingRun, resolve_best_metric
 from gan_cli.runtime import make_runtime, seed_everything
 from gan_cli.signals import StopRequests, TrainingInterrupted
 from gan_cli.upkeep import Upkeep
@@ -74,15 +75,29 @@ def load_dataset(cfg: DictConfig) -> TrainingData:
     return dataset
 
 
-def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[TrainingData] = None) -> TrainingRun:
-    """Check the config, load the data (unless given), build the family, its optimizers and the
-    fixed grid inputs."""
+def sample_scorer(cfg: DictConfig, dataset: TrainingData, family: Family, console: Console) -> Optional[QualityScorer]:
+    """The scorer of samples against the training images, for a family that draws from a latent."""
+    if not scores_samples(cfg.eval, family, len(dataset)):
+        if cfg.eval.enabled and family.latent_dim is not None:
+            console.print(too_few_real(cfg.eval, family, len(dataset)))
+        return None
+    real = RealImages(dataset.images.cpu(), dataset.labels, dataset.num_classes, describe_source(cfg.data))
+    with console.status("preparing the sample-quality metrics (trained or read from eval.cache_dir)"):
+        scorer = build_scorer(cfg.eval, real)
+    console.print(f"scoring {scorer.num_samples} samples against {len(scorer.real)} images of the {real.source} with {scorer.extractor.describe()}")
+    return scorer
+
+
+def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[TrainingData] = None, console: Optional[Console] = None) -> TrainingRun:
+    """Check the config, load the data (unless given), build the family, its optimizers, the fixed
+    grid inputs and the scorer."""
     check_config(cfg)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     runtime = make_runtime(cfg.device)
     dataset = dataset if dataset is not None else load_dataset(cfg)
     family = build_family(cfg.model, dataset.info(), cfg)
-    check_best_metric(cfg.train.best_metric, family)
+    best_metric = resolve_best_metric(cfg, family, len(dataset))
+    scorer = sample_scorer(cfg, dataset, family, console or Console())
     family.networks.to(device=runtime.device, memory_format=runtime.memory_format)
     stream = BatchStream(dataset.to(runtime.device), cfg.train.batch_size, cfg.train.seed, runtime.memory_format)
     heldout = dataset.heldout(cfg.eval.num_samples)
@@ -98,7 +113,9 @@ def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[TrainingData] = 
         grid=grid,
         total_steps=count_steps(cfg.train, stream.batches_per_epoch),
         scaler=runtime.grad_scaler(),
-        heldout=heldout,
+        heldout=heldout if cfg.eval.enabled else None,
+        scorer=scorer,
+        best_metric=best_metric,
     )
 
 
@@ -166,7 +183,7 @@ def train(
 
     ``dataset`` is the data already loaded from ``cfg.data``, when the caller checked it up front."""
     console = console or Console()
-    run = build_run(cfg, Path(run_dir), dataset)
+    run = build_run(cfg, Path(run_dir), dataset, console)
     if cfg.resume:
         resume_from(run, Path(cfg.resume), console)
     with StopRequests() as stop, Upkeep(run, console) as upkeep:

@@ -12,7 +12,7 @@ import torch
 from rich.console import Console
 from torch.utils.tensorboard import SummaryWriter
 
-from gan_cli.artifacts import image_grid, save_png, write_gif, write_json
+from gan_cli.artifacts import append_json_line, image_grid, keep_json_lines_until, save_png, write_gif, write_json
 from gan_cli.checkpoint import remove_stale_temporaries
 from gan_cli.errors import UserError
 from gan_cli.families.base import THROUGHPUT, Scalars
@@ -106,9 +106,15 @@ class Upkeep:
                 "Free disk space, then resume=auto"
             ) from None
 
+    @property
+    def metrics_file(self) -> Path:
+        return self.run.run_dir / "metrics.jsonl"
+
     def start(self) -> None:
         self.log_hyperparameters()
         remove_stale_temporaries(self.run.checkpoint_dir)
+        with self.writing("metrics.jsonl"):
+            keep_json_lines_until(self.metrics_file, self.run.step)
         if self.run.step == 0:
             self.save_grid()
         self.meter = ScalarMeter()  # throughput counts training only, not start-up
@@ -143,14 +149,20 @@ class Upkeep:
             return save_png(grid, self.run.sample_dir / f"step_{self.run.step:07d}.png")
 
     def evaluate(self) -> None:
-        """Score the family on the held-out images, where the data has them."""
+        """Score samples against real images, or a translation family on its held-out pairs; log the
+        figures and append them, with what produced them, to metrics.jsonl."""
         run = self.run
-        if run.heldout is None:
+        if run.scorer is not None:
+            self.evaluated = run.scorer.score_family(run.family)
+        elif run.heldout is not None:
+            self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size)
+        else:
             return
-        self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size)
         with self.writing("TensorBoard scalars"):
             for key, value in self.evaluated.items():
                 self.writer.add_scalar(key, value, run.step)
+        with self.writing("metrics.jsonl"):
+            append_json_line({"step": run.step, **self.evaluated, **self.evaluation_record()}, self.metrics_file)
 
     def save_checkpoint(self, periodic: bool) -> Path:
         if not is_finite_network(self.run.family):
@@ -170,8 +182,10 @@ class Upkeep:
     def evaluation_record(self) -> dict[str, Any]:
         """Which images the held-out figures come from, so no figure is read without its source."""
         heldout = self.run.heldout
-        if heldout is None or not self.evaluated:
+        if not self.evaluated:
             return {}
+        if self.run.scorer is not None:
+            return self.run.scorer.record()
         return {"eval_split": heldout.split, "eval_images": len(heldout.input), "eval_paired": heldout.paired}
 
     def finish(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ TINY_TRAIN = [
     "train.sample_every=3",
     "train.checkpoint_every=3",
     "train.num_samples=16",
+    "eval.num_samples=150",  # enough for FID on the classifier's 128-d features
     "device=cpu",
 ]
 MODELS = tuple(TINY)
@@ -130,6 +131,14 @@ def write_png_folder(folder: Path, count: int, seed: int, size=(20, 24)) -> Path
     folder.mkdir(parents=True, exist_ok=True)
     for i, pixels in enumerate(draw_shapes(count, size, np.random.default_rng(seed), channels=3)):
         Image.fromarray(pixels, "RGB").save(folder / f"img_{i:03d}.png")
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def metrics_cache(tmp_path_factory) -> Path:
+    """One cache of trained classifiers and real features for the session, never the user's own."""
+    folder = tmp_path_factory.mktemp("metrics_cache")
+    os.environ["GAN_CLI_CACHE"] = str(folder)
     return folder
 
 

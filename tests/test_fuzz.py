@@ -27,7 +27,7 @@ SLOW_FUZZ_CASES = 3000
 TRAINED_PER_RUN = 6
 COMMON = [
     "data.root={mnist}", "data.download=false", "train.steps=1", "train.batch_size=8", "train.num_samples=16",
-    "eval.num_samples=8", "device=cpu", "device.threads=1",
+    "eval.num_samples=130", "device=cpu", "device.threads=1",
 ]
 
 
