@@ -82,6 +82,27 @@ def sample_main() -> None:
         fail("gan-sample", str(error))
 
 
+def eval_main() -> None:
+    """``gan-eval ckpt=PATH | images=DIR [data=...] [eval.num_samples=N] [json=true]``"""
+    import json
+
+    from rich.console import Console
+
+    from gan_cli.evaluate import EvalCommand, evaluate, split_arguments
+
+    try:
+        own, overrides = split_arguments(sys.argv[1:])
+        command = parse_key_values(EvalCommand, own, "gan-eval")
+        with Console(stderr=True).status("scoring samples (the first use of a data set trains or caches its extractor)"):
+            report = evaluate(command, overrides)
+    except UserError as error:
+        fail("gan-eval", str(error))
+    if command.json:
+        print(json.dumps(report.as_json(), sort_keys=True))
+    else:
+        Console().print(report.table())
+
+
 def parse_key_values(schema: type, args: list[str], program: str):
     """key=value arguments merged onto a typed schema; unknown keys and wrong types are UserErrors."""
     if any(a in ("-h", "--help") for a in args):

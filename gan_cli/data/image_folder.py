@@ -42,12 +42,13 @@ def load_image(path: Path, channels: int, size: int) -> np.ndarray:
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
 
-def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0) -> InMemoryImages:
+def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0, key: str = "data.path") -> InMemoryImages:
+    """The folder's images; ``key`` is the argument that named it, for the error messages."""
     if not path:
-        raise UserError("data=image_folder needs a folder; pass data.path=/path/to/images")
+        raise UserError(f"data=image_folder needs a folder; pass {key}=/path/to/images")
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise UserError(f"data.path={path} is not a folder; point data.path at a folder of images")
+        raise UserError(f"{key}={path} is not a folder; point {key} at a folder of images")
     classes = find_classes(root)
     files = [f for c in classes for f in list_images(root / c)] if classes else list_images(root)
     if not files:
