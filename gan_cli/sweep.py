@@ -1,45 +1,102 @@
-"""A Hydra callback that reports a multirun's jobs and fails the sweep if any job failed."""
+"""A Hydra callback that reports a multirun's jobs, best FID first, and fails the sweep if a job failed.
+
+The table is printed, and written into the sweep directory as ``sweep.csv`` and ``sweep.md``.
+"""
 
 from __future__ import annotations
 
+import csv
+import math
 import sys
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from rich.console import Console
 from rich.table import Table
 
+COLUMNS = ("job", "overrides", "status", "fid", "kid", "steps", "d_real", "d_fake", "detail")
+FIGURES = {"fid": "eval/fid", "kid": "eval/kid", "d_real": "d/real", "d_fake": "d/fake"}
+
+
+@dataclass
+class JobRow:
+    job: int
+    overrides: str
+    status: str  # "ok" or "failed"
+    detail: str  # the run directory, or the error
+    figures: dict[str, float]
+    steps: Optional[int] = None
+
+    def sort_key(self) -> tuple:
+        """Finished jobs first, lowest FID first; jobs without FID after, in job order."""
+        fid = self.figures.get("fid", math.inf)
+        return (self.status != "ok", fid if math.isfinite(fid) else math.inf, self.job)
+
+    def cells(self) -> dict[str, str]:
+        shown = {name: f"{value:.4g}" for name, value in self.figures.items()}
+        return {"job": str(self.job), "overrides": self.overrides, "status": self.status, "steps": "" if self.steps is None else str(self.steps),
+                "detail": self.detail, **{name: shown.get(name, "") for name in FIGURES}}
+
+
+def job_row(number: int, job_return: JobReturn) -> JobRow:
+    overrides = " ".join(job_return.overrides or [])
+    if job_return.status != JobStatus.COMPLETED:
+        return JobRow(number, overrides, "failed", str(job_return._return_value), {})
+    result: dict[str, Any] = job_return.return_value or {}
+    if result.get("status") == "failed":
+        return JobRow(number, overrides, "failed", result.get("error", ""), {})
+    figures = {name: float(result[key]) for name, key in FIGURES.items() if isinstance(result.get(key), (int, float))}
+    return JobRow(number, overrides, "ok", str(result.get("run_dir", "")), figures, result.get("steps"))
+
+
+def write_tables(rows: list[JobRow], folder: Path) -> list[Path]:
+    """sweep.csv and sweep.md, in the printed order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, markdown_path = folder / "sweep.csv", folder / "sweep.md"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(row.cells() for row in rows)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row.cells()[c].replace("|", "\\|") for c in COLUMNS) + " |" for row in rows]
+    markdown_path.write_text("\n".join(lines) + "\n")
+    return [csv_path, markdown_path]
+
 
 class SweepReport(Callback):
-    """Collects each job's outcome; at the end prints a table and exits 1 if a job failed.
+    """Collects each job's outcome; at the end prints and writes the table, best FID first, and exits 1
+    if a job failed.
 
     Jobs catch their own input errors and return them, so one bad job never stops the others.
     """
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[str, str, str]] = []
+        self.rows: list[JobRow] = []
 
     def on_job_end(self, config, job_return: JobReturn, **kwargs: Any) -> None:
-        overrides = " ".join(job_return.overrides or [])
-        if job_return.status != JobStatus.COMPLETED:
-            self.jobs.append((overrides, "failed", str(job_return._return_value)))
-            return
-        result = job_return.return_value or {}
-        if result.get("status") == "failed":
-            self.jobs.append((overrides, "failed", result.get("error", "")))
-        else:
-            figures = f"{result.get('steps')} steps, D(x) {result.get('d/real', float('nan')):.3f}, D(G(z)) {result.get('d/fake', float('nan')):.3f}"
-            self.jobs.append((overrides, "ok", f"{figures}  {result.get('run_dir')}"))
+        hydra_cfg = getattr(job_return, "hydra_cfg", None)
+        number = hydra_cfg.hydra.job.num if hydra_cfg is not None else len(self.rows)
+        self.rows.append(job_row(number, job_return))
 
     def on_multirun_end(self, config, **kwargs: Any) -> None:
-        table = Table(title="gan-train sweep")
-        for column in ("job", "overrides", "status", "result"):
+        rows = sorted(self.rows, key=JobRow.sort_key)
+        table = Table(title="gan-train sweep, best FID first")
+        for column in COLUMNS:
             table.add_column(column)
-        for number, (overrides, status, detail) in enumerate(self.jobs):
-            table.add_row(str(number), overrides, status, detail)
-        Console().print(table)
-        failed = sum(status == "failed" for _, status, _ in self.jobs)
+        for row in rows:
+            table.add_row(*(row.cells()[c] for c in COLUMNS))
+        console = Console()
+        console.print(table)
+        try:
+            written = write_tables(rows, Path(config.hydra.sweep.dir))
+            console.print(f"sweep table: {', '.join(map(str, written))}")
+        except OSError as error:
+            print(f"gan-train: error: cannot write the sweep table in {config.hydra.sweep.dir} ({error.strerror or error})", file=sys.stderr)
+            sys.exit(1)
+        failed = sum(row.status == "failed" for row in rows)
         if failed:
-            print(f"gan-train: error: {failed} of {len(self.jobs)} sweep jobs failed; see the table above", file=sys.stderr)
+            print(f"gan-train: error: {failed} of {len(rows)} sweep jobs failed; see the table above", file=sys.stderr)
             sys.exit(1)

@@ -187,6 +187,22 @@ def test_multirun_runs_two_jobs(more_runs):
         assert [o["param_groups"][0]["lr"] for o in payload["optimizers"].values()] == pytest.approx([lr, lr])
 
 
+def test_the_sweep_table_carries_fid_and_kid_best_first(more_runs):
+    import csv
+    import json
+
+    result, sweep = more_runs["sweep"]
+    rows = list(csv.DictReader((sweep / "sweep.csv").open()))
+    assert len(rows) == 2 and all(row["status"] == "ok" for row in rows)
+    fids = [float(row["fid"]) for row in rows]
+    assert fids == sorted(fids) and all(float(row["kid"]) == float(row["kid"]) for row in rows)
+    for row in rows:  # each row's FID is its job's final score
+        summary = json.loads((sweep / row["job"] / "summary.json").read_text())
+        assert float(row["fid"]) == pytest.approx(summary["eval/fid"], rel=1e-3)
+    assert (sweep / "sweep.md").read_text().startswith("| job | overrides | status | fid | kid |")
+    assert "best FID first" in result.stdout
+
+
 def test_multirun_with_a_failing_job_keeps_the_good_one_and_exits_non_zero(more_runs):
     result, sweep = more_runs["sweep_fail"]
     assert result.returncode != 0, describe(result)
