@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
+from omegaconf import OmegaConf
 from rich.console import Console
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
 
 from gan_cli.artifacts import append_json_line, image_grid, keep_json_lines_until, save_png, write_gif, write_json
 from gan_cli.checkpoint import remove_stale_temporaries
 from gan_cli.errors import UserError
 from gan_cli.families.base import THROUGHPUT, Scalars
 from gan_cli.progress import describe_figures, summary_table, training_progress
-from gan_cli.run import TrainingRun, generate_grid_images, is_finite_network, save_checkpoints
+from gan_cli.run import TrainingRun, generate_grid_images, is_finite_network, logged_names, save_checkpoints
 
 
 class ScalarMeter:
@@ -44,6 +46,8 @@ class ScalarMeter:
         return means
 
 
+HYPERPARAMETER_SECTIONS = ("model", "data", "optimizer", "loss", "train", "eval", "device")
+
 ThreadHook = Callable[[threading.ExceptHookArgs], Any]
 
 
@@ -57,6 +61,17 @@ def quiet_event_writer_errors(fallback: ThreadHook) -> ThreadHook:
             fallback(args)
 
     return hook
+
+
+def flat_settings(cfg) -> dict[str, Any]:
+    """Every setting of the run's config groups as dotted key: value, in the types HParams takes."""
+    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    settings = {}
+    for section in HYPERPARAMETER_SECTIONS:
+        for key, value in container[section].items():
+            plain = value if isinstance(value, (bool, int, float, str)) else str(value)
+            settings[f"{section}.{key}"] = plain
+    return settings
 
 
 class Upkeep:
@@ -174,10 +189,17 @@ class Upkeep:
             return save_checkpoints(self.run, self.latest | self.evaluated, periodic)
 
     def log_hyperparameters(self) -> None:
-        cfg = self.run.cfg
-        rows = [f"|{section}.{key}|{value}|" for section in ("model", "data", "optimizer", "train", "loss", "eval") for key, value in cfg[section].items()]
-        with self.writing("TensorBoard text"):
-            self.writer.add_text("hyperparameters", "|key|value|\n|-|-|\n" + "\n".join(rows), self.run.step)
+        """The run's settings, and the names of the figures it logs, for TensorBoard's HParams
+        dashboard: it shows each run's latest value of every named figure beside its settings, so a
+        sweep's runs compare in one table. A resumed run's events hold them already."""
+        run = self.run
+        if run.step:
+            return
+        real_count = len(run.scorer.real) if run.scorer is not None else 0
+        figures = {name: 0.0 for name in sorted(logged_names(run.cfg, run.family, real_count))}
+        with self.writing("TensorBoard hyperparameters"):
+            for summary in hparams(flat_settings(run.cfg), figures):
+                self.writer.file_writer.add_summary(summary)
 
     def evaluation_record(self) -> dict[str, Any]:
         """Which images the held-out figures come from, so no figure is read without its source."""
@@ -203,6 +225,7 @@ class Upkeep:
             "wall_s": round(seconds, 2),
             **{key: round(value, 5) for key, value in (self.latest | self.evaluated).items()},
             **self.evaluation_record(),
+            "best_metric": run.best_metric,
             "checkpoint": str(run.checkpoint_dir / "last.pt"),
             "samples": str(gif) if gif else None,
             "run_dir": str(run.run_dir),

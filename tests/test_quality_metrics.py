@@ -7,11 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-import numpy as np
 from conftest import TINY_FAMILIES, TINY_TRAIN, describe, draw_shapes, run_cli, run_many
 from translation_data import write_aligned_folder
 
@@ -19,7 +19,8 @@ from gan_cli.checkpoint import load_checkpoint
 from gan_cli.config import EvalConfig, Extractor
 from gan_cli.errors import UserError
 from gan_cli.metrics import quality
-from gan_cli.metrics.extractors import RANDOM_CONV_WIDTHS, random_conv_extractor
+from gan_cli.metrics.cache import file_checksum
+from gan_cli.metrics.extractors import INCEPTION_FILE, RANDOM_CONV_WIDTHS, inception_extractor, random_conv_extractor
 from gan_cli.metrics.quality import RealImages, build_scorer, minimum_samples, resolve_extractor
 
 EVAL_NAMES = {"eval/fid", "eval/kid", "eval/kid_std", "eval/precision", "eval/recall", "eval/density", "eval/coverage"}
@@ -104,6 +105,38 @@ EVAL_TRAIN = [*TINY_TRAIN, "eval.every=3", "eval.num_samples=200"]
 
 
 @pytest.fixture(scope="module")
+def inception_layout_file(tmp_path_factory) -> Path:
+    """Inception-V3's layout with random weights: the real file is a download, and these tests check
+    that it is read and checked, not what its features mean."""
+    inception = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inception, "load_state_dict_from_url", lambda *args, **kwargs: None)
+        patch.setattr(inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        network = inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    path = tmp_path_factory.mktemp("inception") / INCEPTION_FILE
+    torch.save(network.state_dict(), path)
+    return path
+
+
+def test_inception_features_come_from_the_file_on_disk(inception_layout_file):
+    extractor = inception_extractor(str(inception_layout_file))
+    features = extractor.features(torch.rand(3, 1, 28, 28) * 2 - 1)
+    assert features.shape == (3, 2048) and torch.isfinite(features).all()
+    assert extractor.checksum == file_checksum(inception_layout_file)
+
+
+def test_a_file_with_other_weights_or_with_code_is_not_taken_for_inception(inception_layout_file, tmp_path):
+    state = torch.load(inception_layout_file, weights_only=True)
+    state["fc.weight"] = state["fc.weight"][:10]
+    torch.save(state, tmp_path / "other.pth")
+    torch.save({"fc.weight": Path("objects are not tensors")}, tmp_path / "code.pth")
+    for name, reason in (("other.pth", "fc.weight is (10, 2048), expected (1008, 2048)"), ("code.pth", "")):
+        with pytest.raises(UserError, match="is not the FID Inception weights file") as error:
+            inception_extractor(str(tmp_path / name))
+        assert reason in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
 def scored_runs(tmp_path_factory, fake_mnist_root) -> dict[str, Path]:
     """dcgan and cgan on fake MNIST, scored at steps 3 and 6 with the classifier extractor."""
     base = tmp_path_factory.mktemp("scored")
@@ -135,6 +168,21 @@ def test_periodic_scores_reach_metrics_jsonl_summary_tensorboard_and_the_bar(sco
     assert summary["eval/fid"] == pytest.approx(lines[-1]["eval/fid"], rel=1e-4)
     events = EventAccumulator(str(run_dir / "tb")).Reload()
     assert [event.step for event in events.Scalars("eval/fid")] == [3, 6]
+
+
+def test_hparams_dashboard_gets_the_settings_and_the_figures_to_compare(scored_runs):
+    """TensorBoard's HParams plugin reads an experiment (figure names) and a session (settings)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    events = EventAccumulator(str(scored_runs["dcgan"] / "tb")).Reload()
+    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+    experiment = metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+    session = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    assert {"eval/fid", "eval/kid", "eval/recall", "loss/d", "d/fake"} <= {info.name.tag for info in experiment.metric_infos}
+    assert session.hparams["model.name"].string_value == "dcgan"
+    assert session.hparams["optimizer.lr_g"].number_value == pytest.approx(2e-4)
+    assert session.hparams["eval.num_samples"].number_value == 200
 
 
 def test_a_conditional_model_also_reports_its_class_accuracy(scored_runs):
@@ -174,6 +222,7 @@ BAD_EVAL_INPUTS = {
     "too_few": (["eval.num_samples=50"], "eval.num_samples=50 is too few for FID on classifier features (128-d): it needs at least 129 images"),
     "classifier_unlabeled": (["data=image_folder", "data.path={folder}", "eval.extractor=classifier"], "eval.extractor=classifier needs labeled data"),
     "no_inception": (["eval.extractor=inception", "eval.inception_weights={missing}"], "does not exist; put pt_inception-2015-12-05-6726825d.pth"),
+    "not_inception": (["eval.extractor=inception", "eval.inception_weights={junk}"], "is not the FID Inception weights file"),
     "fid_off": (["eval.enabled=false", "train.best_metric=eval/fid"], "train.best_metric=eval/fid is not a logged scalar (eval.enabled=false"),
 }
 
@@ -181,7 +230,9 @@ BAD_EVAL_INPUTS = {
 @pytest.mark.parametrize("case", BAD_EVAL_INPUTS)
 def test_each_bad_evaluation_input_is_one_line(case, fake_mnist_root, image_folder, tmp_path):
     overrides, expected = BAD_EVAL_INPUTS[case]
-    overrides = [o.format(folder=image_folder, missing=tmp_path / "nope.pth") for o in overrides]
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"these bytes are no weights")
+    overrides = [o.format(folder=image_folder, missing=tmp_path / "nope.pth", junk=junk) for o in overrides]
     args = [*TINY_FAMILIES["dcgan"], *TINY_TRAIN, f"data.root={fake_mnist_root}", *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
     result = run_cli("gan-train", *args, cwd=tmp_path)
     assert result.returncode == 2, describe(result)

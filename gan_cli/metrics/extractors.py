@@ -33,6 +33,7 @@ RANDOM_CONV_SEED = 0
 RANDOM_CONV_ARCHITECTURE = "conv16-32-64-128-gap/v1"
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # the FID reference weights, as torch-fidelity names them
 INCEPTION_FEATURES = 2048
+INCEPTION_SHAPES = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1), "fc.weight": (1008, 2048)}
 
 
 @dataclass
@@ -124,17 +125,31 @@ def inception_weights_path(configured: Optional[str]) -> Path:
     return path
 
 
+def check_inception_file(path: Path) -> None:
+    """Refuse any file but the FID Inception weights before torch-fidelity reads it, which it does with
+    weights_only=False: a file that loads with weights_only=True holds tensors, never code."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # any bytes at all may be here: unpickling raises many types
+        reason = (str(error).splitlines() or [type(error).__name__])[0][:120]
+        raise UserError(f"{path} is not the FID Inception weights file {INCEPTION_FILE} ({reason}); replace it") from None
+    for key, shape in INCEPTION_SHAPES.items():
+        found = getattr(state.get(key) if isinstance(state, dict) else None, "shape", None)
+        if found is None or tuple(found) != shape:
+            raise UserError(
+                f"{path} is not the FID Inception weights file {INCEPTION_FILE} ({key} is {tuple(found) if found else 'missing'}, "
+                f"expected {shape}); replace it"
+            )
+
+
 def inception_extractor(configured: Optional[str]) -> FeatureExtractor:
     path = inception_weights_path(configured)
     try:
         from torchmetrics.image.fid import NoTrainInceptionV3
     except ImportError:
         raise UserError("eval.extractor=inception needs torch-fidelity; pip install 'gan-cli[inception]'") from None
-    try:
-        network = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(INCEPTION_FEATURES)], feature_extractor_weights_path=str(path))
-    except (RuntimeError, OSError, KeyError, ValueError) as error:
-        reason = str(error).splitlines()[0][:120]
-        raise UserError(f"{path} is not the FID Inception weights file {INCEPTION_FILE} ({reason}); replace it") from None
+    check_inception_file(path)
+    network = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(INCEPTION_FEATURES)], feature_extractor_weights_path=str(path))
 
     def features(images: torch.Tensor) -> torch.Tensor:
         rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images

@@ -26,9 +26,10 @@ from gan_cli.metrics.classifier import ClassifierSpec, TrainedClassifier, cached
 from gan_cli.metrics.distribution import DENSITY_COVERAGE_K, score_features
 from gan_cli.metrics.extractors import (
     FEATURES,
-    RANDOM_CONV_WIDTHS,
     INCEPTION_FEATURES,
+    RANDOM_CONV_WIDTHS,
     FeatureExtractor,
+    check_inception_file,
     classifier_extractor,
     inception_extractor,
     inception_weights_path,
@@ -226,7 +227,7 @@ def check_scorer_inputs(eval_cfg, labeled: bool) -> Extractor:
     """The extractor the config resolves to, once eval.num_samples and its weights file are known to do."""
     choice = resolve_extractor(eval_cfg.extractor, labeled)
     if choice is Extractor.inception:
-        inception_weights_path(eval_cfg.inception_weights)
+        check_inception_file(inception_weights_path(eval_cfg.inception_weights))
     if eval_cfg.num_samples:
         fix = "raise eval.num_samples or set eval.enabled=false"
         check_sample_count(eval_cfg.num_samples, choice, f"eval.num_samples={eval_cfg.num_samples} is too few", fix)
