@@ -18,8 +18,9 @@ from gan_cli.compose import describe_compose_error, register_all
 from gan_cli.data import TrainingData
 from gan_cli.errors import UserError
 from gan_cli.help import train_help
-from gan_cli.signals import TrainingInterrupted
 from gan_cli.preflight import check_command_line
+from gan_cli.signals import TrainingInterrupted
+from gan_cli.sweep import JobResult
 from gan_cli.train import train
 
 log = logging.getLogger("gan_cli")
@@ -56,7 +57,8 @@ def training_job(dataset: Optional[TrainingData]) -> Callable[[DictConfig], Any]
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
         try:
-            return train(cfg, run_dir, dataset=dataset)
+            summary = train(cfg, run_dir, dataset=dataset)
+            return JobResult(summary) if hydra_cfg.mode == RunMode.MULTIRUN else summary
         except TrainingInterrupted as interrupted:
             log.warning(str(interrupted))
             fail("gan-train", str(interrupted), interrupted.exit_code)
@@ -64,7 +66,7 @@ def training_job(dataset: Optional[TrainingData]) -> Callable[[DictConfig], Any]
             log.error(str(error))
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 print(f"gan-train: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
-                return {"status": "failed", "error": str(error)}
+                return JobResult({"status": "failed", "error": str(error)})
             fail("gan-train", str(error))
 
     return run_training_job

@@ -12,6 +12,7 @@ import re
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep, Override
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, OmegaConfBaseException, ValidationError
 
@@ -21,6 +22,12 @@ from gan_cli.families import MODEL_SCHEMAS, load_families
 
 CONFIG_MODULE = "gan_cli.conf"
 MAX_CHECKED_JOBS = 256
+HYDRA_PLUGINS = {  # config names that Hydra's own plugins register, and the package of each
+    "hydra/sweeper/optuna": "hydra-optuna-sweeper",
+    "hydra/launcher/joblib": "hydra-joblib-launcher",
+    "hydra/launcher/submitit_local": "hydra-submitit-launcher",
+    "hydra/launcher/submitit_slurm": "hydra-submitit-launcher",
+}
 
 
 def register_all() -> None:
@@ -67,10 +74,19 @@ def sweep_combinations(overrides: list[str]) -> list[list[str]]:
     for override in parsed:
         if override.is_sweep_override():
             key = override.get_key_element()
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+            choices.append([f"{key}={value}" for value in sweep_values(override)])
         else:
             choices.append([override.input_line])
     return [list(combo) for combo in itertools.islice(itertools.product(*choices), MAX_CHECKED_JOBS)]
+
+
+def sweep_values(override: Override) -> list[str]:
+    """Every value of a choice or range sweep; the two ends of an interval (a search space for Hydra's
+    Optuna sweeper), since the schema's range checks are bounds."""
+    sweep = override.value()
+    if isinstance(sweep, IntervalSweep):
+        return [str(int(end) if float(end).is_integer() else end) for end in (sweep.start, sweep.end)]
+    return list(override.sweep_string_iterator())
 
 
 def own_overrides(overrides: list[str]) -> list[str]:
@@ -93,9 +109,12 @@ def check_overrides(overrides: list[str], multirun: bool) -> list[DictConfig]:
 def describe_compose_error(error: BaseException, keys_hint: str = "`gan-train --cfg job` lists every key") -> str:
     """One line for a Hydra/OmegaConf composition error: what is wrong and how to fix it."""
     text = " ".join(str(error).split())
-    missing = re.search(r"Could not find '([\w-]+)/([^']+)'", text)
+    missing = re.search(r"Could not find '([\w/-]+)/([^'/]+)'", text)
     if missing:
         group, name = missing.groups()
+        if f"{group}/{name}" in HYDRA_PLUGINS:
+            package = HYDRA_PLUGINS[f"{group}/{name}"]
+            return f"{group}={name} needs Hydra's {package} plugin, which is not installed; pip install {package}"
         options = re.search(rf"Available options in '{group}':(.*?)(Config search path|$)", text)
         names = [n for n in (options.group(1).split() if options else []) if not n.endswith("_schema")]
         return f"unknown {group} '{name}'; choose one of: {', '.join(names)} (e.g. {group}={names[0] if names else 'NAME'})"

@@ -10,12 +10,26 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from rich.console import Console
 from rich.table import Table
+
+class JobResult(float):
+    """What a sweep job returns: its summary, which the sweep table reads, that is also a float, the
+    final value of train.best_metric (FID by default; NaN when the job failed or has none), which
+    Hydra's Optuna sweeper minimises."""
+
+    summary: dict[str, Any]
+
+    def __new__(cls, summary: dict[str, Any]) -> "JobResult":
+        value = summary.get(summary.get("best_metric") or "", math.nan)
+        result = super().__new__(cls, value if isinstance(value, (int, float)) else math.nan)
+        result.summary = summary
+        return result
+
 
 COLUMNS = ("job", "overrides", "status", "fid", "kid", "steps", "d_real", "d_fake", "detail")
 FIGURES = {"fid": "eval/fid", "kid": "eval/kid", "d_real": "d/real", "d_fake": "d/fake"}
@@ -29,6 +43,7 @@ class JobRow:
     detail: str  # the run directory, or the error
     figures: dict[str, float]
     steps: Optional[int] = None
+    objective: float = math.nan  # what an Optuna search minimises: the final train.best_metric
 
     def sort_key(self) -> tuple:
         """Finished jobs first, lowest FID first; jobs without FID after, in job order."""
@@ -45,11 +60,13 @@ def job_row(number: int, job_return: JobReturn) -> JobRow:
     overrides = " ".join(job_return.overrides or [])
     if job_return.status != JobStatus.COMPLETED:
         return JobRow(number, overrides, "failed", str(job_return._return_value), {})
-    result: dict[str, Any] = job_return.return_value or {}
+    returned = job_return.return_value
+    result: dict[str, Any] = returned.summary if isinstance(returned, JobResult) else returned or {}
     if result.get("status") == "failed":
         return JobRow(number, overrides, "failed", result.get("error", ""), {})
     figures = {name: float(result[key]) for name, key in FIGURES.items() if isinstance(result.get(key), (int, float))}
-    return JobRow(number, overrides, "ok", str(result.get("run_dir", "")), figures, result.get("steps"))
+    objective = float(returned) if isinstance(returned, JobResult) else math.nan
+    return JobRow(number, overrides, "ok", str(result.get("run_dir", "")), figures, result.get("steps"), objective)
 
 
 def write_tables(rows: list[JobRow], folder: Path) -> list[Path]:
@@ -66,6 +83,15 @@ def write_tables(rows: list[JobRow], folder: Path) -> list[Path]:
     return [csv_path, markdown_path]
 
 
+def fail_sweep(message: str) -> NoReturn:
+    print(f"gan-train: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def is_searched_by_optuna(config) -> bool:
+    return "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower()
+
+
 class SweepReport(Callback):
     """Collects each job's outcome; at the end prints and writes the table, best FID first, and exits 1
     if a job failed.
@@ -80,6 +106,12 @@ class SweepReport(Callback):
         hydra_cfg = getattr(job_return, "hydra_cfg", None)
         number = hydra_cfg.hydra.job.num if hydra_cfg is not None else len(self.rows)
         self.rows.append(job_row(number, job_return))
+        if is_searched_by_optuna(config) and len(self.rows) == config.hydra.sweeper.n_trials:
+            if not any(math.isfinite(row.objective) for row in self.rows):
+                # Optuna's sweeper ends a study with no completed trial in a traceback; this says why
+                self.on_multirun_end(config)
+                fail_sweep("no trial gave a value of train.best_metric to minimise (FID for models that draw from noise); "
+                           "for a translation model set train.best_metric=eval/psnr hydra.sweeper.direction=maximize")
 
     def on_multirun_end(self, config, **kwargs: Any) -> None:
         rows = sorted(self.rows, key=JobRow.sort_key)
@@ -94,9 +126,7 @@ class SweepReport(Callback):
             written = write_tables(rows, Path(config.hydra.sweep.dir))
             console.print(f"sweep table: {', '.join(map(str, written))}")
         except OSError as error:
-            print(f"gan-train: error: cannot write the sweep table in {config.hydra.sweep.dir} ({error.strerror or error})", file=sys.stderr)
-            sys.exit(1)
+            fail_sweep(f"cannot write the sweep table in {config.hydra.sweep.dir} ({error.strerror or error})")
         failed = sum(row.status == "failed" for row in rows)
         if failed:
-            print(f"gan-train: error: {failed} of {len(rows)} sweep jobs failed; see the table above", file=sys.stderr)
-            sys.exit(1)
+            fail_sweep(f"{failed} of {len(rows)} sweep jobs failed; see the table above")

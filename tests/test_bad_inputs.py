@@ -28,6 +28,7 @@ class Case:
     args: tuple[str, ...]  # str.format()-ed with the paths of the `places` fixture
     expect: tuple[str, ...]  # substrings of the error line
     env: dict = field(default_factory=dict, hash=False)
+    multirun: bool = False  # gan-train -m ...
 
 
 TRAIN_CASES = [
@@ -45,6 +46,8 @@ TRAIN_CASES = [
     Case("nan-beta", ("optimizer.beta1=nan",), ("optimizer.beta1=nan", "must be")),
     Case("malformed", ("train.steps",), ("cannot parse the override 'train.steps'",)),
     Case("unknown-flag", ("--nope",), ("--nope",)),
+    Case("unknown-sweeper", ("hydra/sweeper=nope",), ("hydra/sweeper", "nope", "optuna"), multirun=True),
+    Case("search-space-out-of-range", ("hydra/sweeper=optuna", "optimizer.lr=interval(1e-4,2)"), ("optimizer.lr", "must be"), multirun=True),
     Case(
         "model-too-large",  # about 20 G parameters: over 300 GiB of training state on any machine
         ("model.image_size=1024", "train.num_samples=4", f"model.g_hidden=[{','.join(['16384'] * 8)}]"),
@@ -126,7 +129,9 @@ def bad_train(places, fake_mnist_root) -> dict[str, TrainOutcome]:
         before[case.id] = snapshot(run_dir)
         args = [arg.format(**places) for arg in case.args]
         env = cli_env(**{key: value.format(**places) for key, value in case.env.items()})
-        calls[case.id] = ("gan-train", tiny_args("gan", f"data.root={fake_mnist_root}", *args, f"hydra.run.dir={run_dir}"), places["base"], env)
+        output = f"hydra.sweep.dir={run_dir}" if case.multirun else f"hydra.run.dir={run_dir}"
+        command = ["-m"] * case.multirun + tiny_args("gan", f"data.root={fake_mnist_root}", *args, output)
+        calls[case.id] = ("gan-train", command, places["base"], env)
     results = run_many(calls)
     return {key: TrainOutcome(results[key], before[key], snapshot(run_dirs[key])) for key in calls}
 

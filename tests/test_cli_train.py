@@ -139,7 +139,7 @@ def more_runs(tmp_path_factory, fake_mnist_root, image_folder, labeled_image_fol
     base = tmp_path_factory.mktemp("more_runs")
     empty = base / "empty"
     empty.mkdir()
-    folders = {name: base / name for name in ("rgb", "gray", "saturating", "sweep", "sweep_fail")}
+    folders = {name: base / name for name in ("rgb", "gray", "saturating", "sweep", "sweep_fail", "optuna")}
     calls = {
         "rgb": tiny_args("dcgan", "data=image_folder", f"data.path={image_folder}", "data.channels=3"),
         "gray": tiny_args("gan", "data=image_folder", f"data.path={labeled_image_folder}", "data.channels=1"),
@@ -147,6 +147,8 @@ def more_runs(tmp_path_factory, fake_mnist_root, image_folder, labeled_image_fol
         "sweep": ["-m", *tiny_args("gan", "optimizer.lr=1e-4,2e-4", f"data.root={fake_mnist_root}")],
         # The empty folder passes the up-front config checks and fails when job 1 loads its data.
         "sweep_fail": ["-m", *tiny_args("gan", "data=image_folder", f"data.path={image_folder},{empty}")],
+        "optuna": ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1",
+                   *tiny_args("gan", "optimizer.lr=tag(log,interval(1e-4,1e-2))", f"data.root={fake_mnist_root}")],
     }
     for name, args in calls.items():
         args.append(f"hydra.{'sweep' if args[0] == '-m' else 'run'}.dir={folders[name]}")
@@ -201,6 +203,24 @@ def test_the_sweep_table_carries_fid_and_kid_best_first(more_runs):
         assert float(row["fid"]) == pytest.approx(summary["eval/fid"], rel=1e-3)
     assert (sweep / "sweep.md").read_text().startswith("| job | overrides | status | fid | kid |")
     assert "best FID first" in result.stdout
+
+
+def test_a_two_trial_optuna_search_minimises_the_final_fid(more_runs):
+    """Hydra's Optuna sweeper reads each job's return value: its final FID."""
+    import csv
+    import json
+
+    result, sweep = more_runs["optuna"]
+    assert result.returncode == 0, describe(result)
+    rows = list(csv.DictReader((sweep / "sweep.csv").open()))
+    assert len(rows) == 2 and all(row["status"] == "ok" for row in rows)
+    fids = {row["job"]: json.loads((sweep / row["job"] / "summary.json").read_text())["eval/fid"] for row in rows}
+    found = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert found.best_value == pytest.approx(min(fids.values()), rel=1e-4)
+    best_job = min(fids, key=fids.get)
+    best_lr = OmegaConf.load(sweep / best_job / ".hydra" / "config.yaml").optimizer.lr
+    assert found.best_params["optimizer.lr"] == pytest.approx(best_lr)
+    assert "Traceback" not in result.stderr and "alembic" not in result.stdout
 
 
 def test_multirun_with_a_failing_job_keeps_the_good_one_and_exits_non_zero(more_runs):

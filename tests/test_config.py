@@ -201,3 +201,14 @@ def test_check_overrides_checks_every_sweep_job():
     with pytest.raises(UserError) as error:
         check_overrides(["optimizer.lr=1e-4,-1"], multirun=True)
     assert_one_line_naming(error, "optimizer.lr")
+
+
+def test_a_hydra_plugin_that_is_not_installed_is_named_with_its_package():
+    from hydra.errors import MissingConfigException
+
+    from gan_cli.compose import describe_compose_error
+
+    error = MissingConfigException("Could not find 'hydra/launcher/joblib'\n\nAvailable options in 'hydra/launcher':\n\tbasic", "hydra/launcher/joblib")
+    assert describe_compose_error(error) == (
+        "hydra/launcher=joblib needs Hydra's hydra-joblib-launcher plugin, which is not installed; pip install hydra-joblib-launcher"
+    )
