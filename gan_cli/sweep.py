@@ -14,6 +14,7 @@ from typing import Any, NoReturn, Optional
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from rich.console import Console
 from rich.table import Table
 
@@ -103,8 +104,9 @@ class SweepReport(Callback):
         self.rows: list[JobRow] = []
 
     def on_job_end(self, config, job_return: JobReturn, **kwargs: Any) -> None:
-        hydra_cfg = getattr(job_return, "hydra_cfg", None)
-        number = hydra_cfg.hydra.job.num if hydra_cfg is not None else len(self.rows)
+        if config.hydra.mode != RunMode.MULTIRUN:  # Hydra calls it for a single run too
+            return
+        number = job_return.hydra_cfg.hydra.job.num
         self.rows.append(job_row(number, job_return))
         if is_searched_by_optuna(config) and len(self.rows) == config.hydra.sweeper.n_trials:
             if not any(math.isfinite(row.objective) for row in self.rows):

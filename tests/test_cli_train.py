@@ -39,6 +39,7 @@ def test_train_exits_zero_and_prints_a_summary(trained_run):
     result = trained_run.result
     assert result.returncode == 0, describe(result)
     assert "Traceback" not in result.stdout + result.stderr
+    assert "Warning" not in result.stderr, describe(result)  # e.g. a Hydra callback that raised
     assert str(trained_run.run_dir) in result.stdout
 
 
