@@ -7,7 +7,7 @@ STAMP := $(VENV)/.gan-cli-installed
 # apt-get needs root; use sudo when it is there and we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null || echo sudo -n)
 
-.PHONY: setup demo demo-translation test test-all bench bench-translation clean
+.PHONY: setup demo demo-translation test test-all bench bench-translation bench-metrics clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ demo-translation: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_translation.py
+	$(MAKE) bench-metrics
+
+# Trains the default DCGAN with a checkpoint every 250 steps, then scores each checkpoint.
+bench-metrics: setup
+	$(BIN)/gan-train device=cpu train.checkpoint_every=250 hydra.run.dir=outputs/bench_metrics
+	$(BIN)/python benchmarks/bench_metrics.py --run outputs/bench_metrics
 
 bench-translation: setup
 	$(BIN)/python benchmarks/bench_translation.py

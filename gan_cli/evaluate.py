@@ -92,7 +92,7 @@ def evaluation_config(saved: Optional[dict[str, Any]], overrides: list[str]) -> 
             f"{section}.{key}={dump(value)}"
             for section, values in sections.items()
             for key, value in values.items()
-            if f"{section}.{key}" not in given and key != "name"
+            if f"{section}.{key}" not in given and key not in ("name", "cache_dir")  # the cache is this machine's
         ]
     return compose_config(inherited + overrides)
 
