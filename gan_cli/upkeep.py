@@ -18,6 +18,8 @@ from gan_cli.artifacts import append_json_line, image_grid, keep_json_lines_unti
 from gan_cli.checkpoint import remove_stale_temporaries
 from gan_cli.errors import UserError
 from gan_cli.families.base import THROUGHPUT, Scalars
+from gan_cli.health import HealthMonitor
+from gan_cli.plots import read_scalars, write_training_plots
 from gan_cli.progress import describe_figures, summary_table, training_progress
 from gan_cli.run import TrainingRun, generate_grid_images, is_finite_network, logged_names, save_checkpoints
 
@@ -83,6 +85,7 @@ class Upkeep:
         self.meter = ScalarMeter()
         self.latest: dict[str, float] = {}
         self.evaluated: dict[str, float] = {}  # the latest held-out figures, kept until the next evaluation
+        self.health = HealthMonitor()
         self.started = time.perf_counter()
         self.first_step = run.step
         with self.writing("TensorBoard events"):
@@ -147,10 +150,12 @@ class Upkeep:
             self.evaluate()
         if run.step % every.checkpoint_every == 0 or last:
             self.save_checkpoint(periodic=run.step % every.checkpoint_every == 0)
-        self.progress.update(self.task, completed=run.step, figures=describe_figures(self.latest | self.evaluated))
+        warnings = tuple(w.name for w in self.health.warnings())
+        self.progress.update(self.task, completed=run.step, figures=describe_figures(self.latest | self.evaluated, warnings))
 
     def log_scalars(self) -> None:
         self.latest = self.meter.take()
+        self.health.observe(self.run.step, self.latest)
         with self.writing("TensorBoard scalars"):
             for key, value in self.latest.items():
                 self.writer.add_scalar(key, value, self.run.step)
@@ -173,6 +178,7 @@ class Upkeep:
             self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size)
         else:
             return
+        self.health.observe(run.step, self.evaluated)
         with self.writing("TensorBoard scalars"):
             for key, value in self.evaluated.items():
                 self.writer.add_scalar(key, value, run.step)
@@ -211,10 +217,13 @@ class Upkeep:
         return {"eval_split": heldout.split, "eval_images": len(heldout.input), "eval_paired": heldout.paired}
 
     def finish(self) -> dict[str, Any]:
-        """Write the progress GIF and summary.json, and print the final table."""
+        """Write the progress GIF, plots.png and summary.json, and print the final table."""
         run = self.run
         with self.writing("the progress GIF"):
             gif = write_gif(sorted(run.sample_dir.glob("step_*.png")), run.sample_dir / "progress.gif")
+        with self.writing("plots.png"):
+            self.writer.flush()
+            plots = write_training_plots(read_scalars(run.run_dir / "tb"), run.run_dir / "plots.png")
         seconds = time.perf_counter() - self.started
         summary = {
             "model": run.cfg.model.name,
@@ -228,6 +237,8 @@ class Upkeep:
             "best_metric": run.best_metric,
             "checkpoint": str(run.checkpoint_dir / "last.pt"),
             "samples": str(gif) if gif else None,
+            "plots": str(plots) if plots else None,
+            "health": [warning.line() for warning in self.health.raised],
             "run_dir": str(run.run_dir),
         }
         with self.writing("summary.json"):

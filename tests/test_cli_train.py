@@ -108,6 +108,14 @@ def test_tensorboard_holds_scalars_and_sample_images(trained_run):
     assert [event.step for event in accumulator.Images("samples")] == [0, 3, 6]
 
 
+def test_the_run_ends_with_plots_and_a_health_report(trained_run):
+    summary = assert_finished_run(trained_run.run_dir)
+    assert summary["plots"] == str(trained_run.run_dir / "plots.png")
+    with Image.open(trained_run.run_dir / "plots.png") as plots:
+        assert plots.format == "PNG" and plots.width >= 2 * plots.height  # a panel per kind of figure
+    assert isinstance(summary["health"], list)
+
+
 def test_checkpoint_loads_weights_only(trained_run):
     payload = load_weights_only(trained_run.last)
     assert CHECKPOINT_KEYS <= set(payload), sorted(payload)

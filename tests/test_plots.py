@@ -1,0 +1,53 @@
+"""plots.png from a run's TensorBoard events, a resumed run's history included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from torch.utils.tensorboard import SummaryWriter
+
+from gan_cli.plots import read_scalars, training_panels, write_training_plots
+
+
+def write_events(tb_dir: Path, steps: range, purge_step=None, offset: float = 0.0) -> None:
+    writer = SummaryWriter(log_dir=str(tb_dir), purge_step=purge_step)
+    for step in steps:
+        writer.add_scalar("loss/d", 1.0 + offset, step)
+        writer.add_scalar("d/fake", 0.4, step)
+    writer.close()
+
+
+def test_a_resumed_run_reads_each_step_once_with_the_new_values(tmp_path):
+    write_events(tmp_path, range(1, 11))
+    write_events(tmp_path, range(6, 13), purge_step=6, offset=1.0)  # resumed from step 5
+    history = read_scalars(tmp_path)
+    assert [step for step, _ in history["loss/d"]] == list(range(1, 13))
+    assert [value for _, value in history["loss/d"]] == [1.0] * 5 + [2.0] * 7
+
+
+def test_the_plot_has_a_panel_per_kind_of_figure(tmp_path):
+    history = {
+        "loss/d": [(1, 1.2), (2, 1.1)], "loss/g": [(1, 0.7), (2, 0.8)],
+        "d/real": [(1, 0.6), (2, 0.55)], "d/fake": [(1, 0.4), (2, 0.45)],
+        "eval/fid": [(2, 90.0)], "eval/kid": [(2, 50.0)], "lr/g": [(1, 2e-4)],
+    }
+    titles = [panel.title for panel in training_panels(history)]
+    assert titles == ["losses", "discriminator outputs", "sample quality"]
+    assert list(training_panels(history)[1].curves) == ["D(x)", "D(G(z))"]
+    path = write_training_plots(history, tmp_path / "plots.png")
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width > 2 * image.height
+    assert [p.name for p in tmp_path.iterdir()] == ["plots.png"]
+
+
+def test_translation_scores_are_plotted_when_there_is_no_fid():
+    history = {"loss/g": [(1, 3.0)], "eval/psnr": [(1, 14.0)], "eval/ssim": [(1, 0.5)]}
+    quality = training_panels(history)[-1]
+    assert quality.title == "held-out scores" and set(quality.curves) == {"psnr", "ssim"}
+
+
+def test_nothing_to_plot_writes_nothing(tmp_path):
+    assert read_scalars(tmp_path / "no_tb") == {}
+    assert write_training_plots({"lr/g": [(1, 2e-4)]}, tmp_path / "plots.png") is None
+    assert not (tmp_path / "plots.png").exists()
