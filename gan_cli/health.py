@@ -77,7 +77,7 @@ class HealthMonitor:
         self.set(self.overpowered_streak >= OVERPOWERED_INTERVALS, HealthWarning(
             "D overpowering G", step,
             f"step {step}: D(G(z)) has stayed under {OVERPOWERED_D_FAKE} for {OVERPOWERED_INTERVALS} logging intervals, so G learns little",
-            "lower D's rate or raise G's (optimizer.lr_d, optimizer.lr_g), soften D with loss.label_smoothing, "
+            "lower D's rate or raise G's (optimizer.lr_d, optimizer.lr_g), soften D with one-sided label smoothing (loss.real_label=0.9), "
             "keep the non-saturating loss, or lower train.d_steps"))
 
     def check_fid(self, step: int, fid: float) -> None:
