@@ -40,6 +40,7 @@ demo-translation: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_translation.py
+	$(BIN)/python benchmarks/bench_losses.py
 	$(MAKE) bench-metrics
 
 # Trains the default DCGAN with a checkpoint every 250 steps, then scores each checkpoint.

@@ -21,9 +21,11 @@ from gan_cli.ranges import check_ranges, ranged
 class GanLoss(str, Enum):
     """The adversarial loss: how D is trained and how G is scored against D's verdict."""
 
-    non_saturating = "non_saturating"  # cross-entropy; G maximises log D(G(z)): strong gradients early on
-    saturating = "saturating"  # cross-entropy; G minimises log(1 - D(G(z))): the original minimax
-    lsgan = "lsgan"  # least squares (Mao et al., 2017): smooth gradients; CycleGAN's default
+    non_saturating = "non_saturating"  # cross-entropy; G maximises log D(G(z)): strong gradients early on (the default)
+    saturating = "saturating"  # cross-entropy; G minimises log(1 - D(G(z))), the original minimax: stalls when D wins early
+    lsgan = "lsgan"  # least squares (Mao et al., 2017): smooth gradients for confidently judged fakes; CycleGAN's default
+    hinge = "hinge"  # max(0, 1 - D(x)) + max(0, 1 + D(G(z))) for D, -D(G(z)) for G: SAGAN's and BigGAN's choice
+    wgan_gp = "wgan_gp"  # Wasserstein critic + gradient penalty (loss.gp_weight): steady when D is strong; 5 D steps, no BatchNorm in D
 
 
 class Precision(str, Enum):
@@ -110,8 +112,9 @@ class DeviceConfig:
 
 @dataclass
 class LossConfig:
-    name: GanLoss = GanLoss.non_saturating  # non_saturating, saturating or lsgan
+    name: GanLoss = GanLoss.non_saturating  # non_saturating, saturating, lsgan, hinge or wgan_gp
     real_label: float = ranged(1.0, low=0, low_open=True, high=1)  # the target for real images in D's loss; 0.9 is one-sided label smoothing
+    gp_weight: float = ranged(10.0, low=0, high=1e6)  # wgan_gp: the gradient penalty's weight (the paper's lambda = 10)
 
 
 @dataclass
@@ -180,6 +183,16 @@ def check_config(cfg) -> None:
     """Every key against the range its schema declares; each failure names the key and a valid value."""
     check_ranges(cfg)
     check_grid_fits(cfg.train.num_samples, cfg.model.image_size)
+    check_loss_keys(cfg.loss)
+
+
+def check_loss_keys(loss_cfg) -> None:
+    """Label smoothing has a label to smooth only in the cross-entropy and least-squares losses."""
+    if GanLoss(loss_cfg.name) in (GanLoss.hinge, GanLoss.wgan_gp) and loss_cfg.real_label != 1:
+        raise UserError(
+            f"loss.real_label={loss_cfg.real_label} smooths the real label, and loss={GanLoss(loss_cfg.name).value} "
+            "scores images without labels; drop loss.real_label, or use loss=non_saturating or loss=lsgan"
+        )
 
 
 def check_grid_fits(num_samples: int, image_size: int) -> None:

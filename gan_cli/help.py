@@ -9,15 +9,17 @@ from importlib import resources
 from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.compose import CONFIG_MODULE, compose_config
+from gan_cli.config import GanLoss
 from gan_cli.ranges import field_ranges
 
 INTRODUCTION = """\
 gan-train trains a GAN as configured and writes a dated run directory, by default
-outputs/YYYY-MM-DD/HH-MM-SS/, holding checkpoints/ (last.pt, step_XXXXXXX.pt), samples/ (a sample
-grid every train.sample_every steps and progress.gif), tb/ (TensorBoard scalars), summary.json and
-the resolved config in .hydra/. Choose one option per group and set any key with key=value;
--m sweeps comma-separated values (gan-train -m optimizer.lr=1e-4,2e-4). Continue a run with
-resume=auto or resume=RUN_DIR, and draw from a checkpoint with gan-sample ckpt=PATH."""
+outputs/YYYY-MM-DD/HH-MM-SS/, holding checkpoints/ (last.pt, step_XXXXXXX.pt, best.pt), samples/ (a
+sample grid every train.sample_every steps and progress.gif), tb/ (TensorBoard scalars),
+metrics.jsonl (sample scores), plots.png, summary.json and the resolved config in .hydra/. Choose
+one option per group and set any key with key=value; -m sweeps comma-separated values
+(gan-train -m optimizer.lr=1e-4,2e-4). Continue a run with resume=auto or resume=RUN_DIR, and draw
+from a checkpoint with gan-sample ckpt=PATH."""
 
 EXAMPLES = """\
   gan-train                                          DCGAN on MNIST (the default)
@@ -39,6 +41,12 @@ def config_groups() -> dict[str, list[str]]:
 
 
 FIELD_COMMENT = re.compile(r"^\s+(\w+):[^#]*#\s*(.+)$")
+MEMBER_COMMENT = re.compile(r"^\s+(\w+) = [^#]*#\s*(.+)$")
+
+
+def member_comments(enum: type) -> dict[str, str]:
+    """The comment beside each member in an Enum's source: what the choice does and when to use it."""
+    return {m.group(1): m.group(2) for m in map(MEMBER_COMMENT.match, inspect.getsource(enum).splitlines()) if m}
 
 
 def field_comments(schema: type) -> dict[str, str]:
@@ -80,6 +88,7 @@ def train_help(overrides: list[str]) -> str:
             "usage: gan-train [-m] [group=option ...] [key=value ...]",
             INTRODUCTION,
             "Groups:\n" + "\n".join(group_lines),
+            "Losses (loss=...):\n" + "\n".join(f"  {name:<15} {text}" for name, text in member_comments(GanLoss).items()),
             "Examples:\n" + EXAMPLES,
             "Keys, with their values for this choice of groups (gan-train model=pix2pix --help shows pix2pix's):\n"
             + "\n".join(keys),

@@ -2,37 +2,71 @@
 
 D outputs logits, so the log-terms of the cross-entropy losses stay numerically stable. The
 least-squares loss (Mao et al., 2017) regresses the same raw outputs onto 1 for real and 0 for fake.
+The hinge loss (Lim & Ye, 2017; SAGAN) and the Wasserstein critic (Gulrajani et al., 2017) read them
+as unbounded scores; the critic's gradient penalty keeps it near 1-Lipschitz.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from gan_cli.config import GanLoss
 
+D_OUTPUTS = ("d/real", "d/fake")  # mean D(x) and D(G(z)) as probabilities, for the calibrated losses
+D_SCORES = ("d/score_real", "d/score_fake")  # mean raw scores, for the losses whose outputs are no probabilities
+GRADIENT_PENALTY = "loss/gp"
 
-D_OUTPUTS = ("d/real", "d/fake")  # the scalars d_outputs reports: mean D(x) and D(G(z))
+Critic = Callable[[torch.Tensor], torch.Tensor]
+
+
+def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Mean (‖∇ critic(x̂)‖ - 1)² at random points x̂ on the lines between real and fake samples."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    mix = torch.rand(shape, device=real.device, dtype=real.dtype)
+    between = (mix * real.detach() + (1 - mix) * fake.detach()).requires_grad_(True)
+    (gradient,) = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
+    return (gradient.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
 
 class AdversarialLoss:
     """D's and G's side of the game for one ``loss.name``; D's outputs may be scores or patch maps."""
 
-    def __init__(self, kind: GanLoss | str, real_label: float = 1.0):
+    def __init__(self, kind: GanLoss | str, real_label: float = 1.0, gp_weight: float = 10.0):
         self.kind = GanLoss(kind)
         self.real_label = real_label
+        self.gp_weight = gp_weight
 
     @classmethod
     def from_config(cls, loss_cfg) -> "AdversarialLoss":
         # Checkpoints written before loss=lsgan existed name the G loss "g".
         kind = loss_cfg.get("name") or loss_cfg.get("g") or GanLoss.non_saturating
-        return cls(kind, loss_cfg.get("real_label", 1.0))
+        return cls(kind, loss_cfg.get("real_label", 1.0), loss_cfg.get("gp_weight", 10.0))
 
     @property
     def least_squares(self) -> bool:
         return self.kind is GanLoss.lsgan
 
+    @property
+    def scores(self) -> bool:
+        """Whether D's outputs are unbounded scores rather than (logits of) probabilities."""
+        return self.kind in (GanLoss.hinge, GanLoss.wgan_gp)
+
+    @property
+    def d_scalars(self) -> tuple[str, ...]:
+        """What a D phase logs under this loss."""
+        penalty = (GRADIENT_PENALTY,) if self.kind is GanLoss.wgan_gp else ()
+        return ("loss/d", *(D_SCORES if self.scores else D_OUTPUTS), *penalty)
+
     def discriminator(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy: -[log D(x) + log(1 - D(G(z)))]; least squares: (D(x) - 1)² + D(G(z))²."""
+        """Cross-entropy: -[log D(x) + log(1 - D(G(z)))]; least squares: (D(x) - 1)² + D(G(z))²;
+        hinge: max(0, 1 - D(x)) + max(0, 1 + D(G(z))); Wasserstein: D(G(z)) - D(x)."""
+        if self.kind is GanLoss.hinge:
+            return F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
+        if self.kind is GanLoss.wgan_gp:
+            return fake_out.mean() - real_out.mean()
         real_target = torch.full_like(real_out, self.real_label)
         if self.least_squares:
             return F.mse_loss(real_out, real_target) + fake_out.pow(2).mean()
@@ -40,10 +74,24 @@ class AdversarialLoss:
         fake_term = F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
         return real_term + fake_term
 
+    def discriminator_step(self, critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's loss on a real and a fake batch, with the gradient penalty under wgan_gp, and its scalars."""
+        real_out, fake_out = critic(real), critic(fake)
+        loss = self.discriminator(real_out, fake_out)
+        scalars = {"loss/d": loss.detach(), **self.d_outputs(real_out, fake_out)}
+        if self.kind is GanLoss.wgan_gp:
+            penalty = gradient_penalty(critic, real, fake)
+            loss = loss + self.gp_weight * penalty
+            scalars[GRADIENT_PENALTY] = penalty.detach()
+        return loss, scalars
+
     def generator(self, fake_out: torch.Tensor) -> torch.Tensor:
-        """Non-saturating: -log D(G(z)); saturating: log(1 - D(G(z))); least squares: (D(G(z)) - 1)²."""
+        """Non-saturating: -log D(G(z)); saturating: log(1 - D(G(z))); least squares: (D(G(z)) - 1)²;
+        hinge and Wasserstein: -D(G(z))."""
         if self.least_squares:
             return F.mse_loss(fake_out, torch.ones_like(fake_out))
+        if self.scores:
+            return -fake_out.mean()
         if self.kind is GanLoss.saturating:
             # log(1 - sigmoid(l)) == -softplus(l); its gradient vanishes when D rejects the fakes.
             return -F.softplus(fake_out).mean()
@@ -54,9 +102,12 @@ class AdversarialLoss:
 
         For the least-squares loss the raw output is D's estimate itself: with targets 1 and 0 the
         optimal D is p_data / (p_data + p_g), which is 0.5 once G matches the data, as sigmoid(logit) is.
+        Hinge and Wasserstein scores are no probabilities and have no such point, so they are logged
+        as raw means under their own names.
         """
-        as_probability = (lambda out: out) if self.least_squares else torch.sigmoid
-        real, fake = D_OUTPUTS
+        names = D_SCORES if self.scores else D_OUTPUTS
+        as_probability = (lambda out: out) if self.least_squares or self.scores else torch.sigmoid
+        real, fake = names
         return {
             real: as_probability(real_out.detach().float()).mean(),
             fake: as_probability(fake_out.detach().float()).mean(),

@@ -19,7 +19,7 @@ from gan_cli.config import NanPolicy, check_config, learning_rates
 from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
-from gan_cli.families.base import Phase, Scalars
+from gan_cli.families.base import Phase, Scalars, gradient_norm_name
 from gan_cli.resume import check_changes, config_changes, restore_run
 from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, scores_samples, too_few_real
 from gan_cli.run import TrainingRun, resolve_best_metric
@@ -146,18 +146,21 @@ def train_step(run: TrainingRun) -> Scalars:
                 batch = next(run.stream)
             with run.runtime.autocast():
                 loss, phase_scalars = phase.loss(batch)
-            if not apply_update(run, phase, loss):
+            gradient_norm = apply_update(run, phase, loss)
+            if gradient_norm is None:
                 continue
             scalars.update(phase_scalars)
+            scalars[gradient_norm_name(phase)] = gradient_norm
     return scalars
 
 
-def apply_update(run: TrainingRun, phase: Phase, loss: torch.Tensor) -> bool:
-    """Backpropagate and step the phase's optimizer; a non-finite loss stops or skips the update."""
+def apply_update(run: TrainingRun, phase: Phase, loss: torch.Tensor) -> Optional[torch.Tensor]:
+    """Backpropagate and step the phase's optimizer; returns the norm of the gradient it stepped
+    with, or None when a non-finite loss skipped the update (or raises, as train.nan_policy says)."""
     if not torch.isfinite(loss):
         if run.cfg.train.nan_policy == NanPolicy.skip:
             run.skipped_steps += 1
-            return False
+            return None
         last = run.checkpoint_dir / "last.pt"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
         raise TrainingDiverged(
@@ -168,12 +171,22 @@ def apply_update(run: TrainingRun, phase: Phase, loss: torch.Tensor) -> bool:
     optimizer.zero_grad(set_to_none=True)
     if run.scaler is None:
         loss.backward()
+        norm = gradient_norm(optimizer)
         optimizer.step()
     else:
         run.scaler.scale(loss).backward()
+        run.scaler.unscale_(optimizer)  # the norm of the true gradient, not the scaled one
+        norm = gradient_norm(optimizer)
         run.scaler.step(optimizer)
         run.scaler.update()
-    return True
+    return norm
+
+
+def gradient_norm(optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    """The L2 norm of all the gradients an optimizer is about to apply (the seed's vanishing-gradient
+    plots: the saturating loss starves G)."""
+    gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return torch.nn.utils.get_total_norm(gradients).detach()
 
 
 def train(

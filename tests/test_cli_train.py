@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import FAKE_MNIST_COUNTS, describe, run_many, tiny_args
 
 CHECKPOINT_KEYS = {"format", "config", "networks", "optimizers", "step", "rng", "data"}
-TB_SCALARS = {"loss/d", "loss/g", "d/real", "d/fake", "perf/images_per_s", "lr/g", "lr/d"}
+TB_SCALARS = {"loss/d", "loss/g", "d/real", "d/fake", "perf/images_per_s", "lr/g", "lr/d", "grad_norm/d", "grad_norm/g"}
 SAMPLE_NAME = re.compile(r"step_(\d{7})\.png")
 
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from gan_cli.config import ModelConfig
 from gan_cli.ranges import ranged
-from gan_cli.families.base import D_PHASE_SCALARS, Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase, register_family
+from gan_cli.families.base import Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase, register_family
 from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
 from gan_cli.networks.mlp import Arch, MLPGenerator, mlp
 
@@ -135,7 +135,7 @@ class AdversarialAutoencoder(Family):
     def phases(self) -> list[Phase]:
         return [
             Phase("recon", "ae", ("E", "G"), self.reconstruction_phase, scalars=("loss/recon",)),
-            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=D_PHASE_SCALARS),
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars),
             Phase("g", "g", ("E",), self.encoder_phase, scalars=("loss/g",)),
         ]
 
@@ -150,10 +150,7 @@ class AdversarialAutoencoder(Family):
     def discriminator_phase(self, batch: Batch):
         codes = self.encode(batch["image"])
         prior = draw_prior(self.model_cfg.prior, codes.shape[0], self.latent_dim, device=codes.device)
-        real_logits = self.networks["D"](prior)
-        fake_logits = self.networks["D"](codes)
-        loss = self.adversarial.discriminator(real_logits, fake_logits)
-        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(real_logits, fake_logits)}
+        return self.adversarial.discriminator_step(self.networks["D"], prior, codes)
 
     def encoder_phase(self, batch: Batch):
         loss = self.adversarial.generator(self.networks["D"](self.encode(batch["image"])))

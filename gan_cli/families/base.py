@@ -14,8 +14,9 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from gan_cli.config import GanLoss
 from gan_cli.errors import UserError
-from gan_cli.losses import D_OUTPUTS, AdversarialLoss
+from gan_cli.losses import AdversarialLoss
 from gan_cli.registry import Registry
 
 Batch = dict[str, torch.Tensor]
@@ -23,7 +24,6 @@ Scalars = dict[str, torch.Tensor]
 
 
 THROUGHPUT = "perf/images_per_s"  # logged by the training loop for every family
-D_PHASE_SCALARS = ("loss/d", *D_OUTPUTS)
 
 @dataclass(frozen=True)
 class DataInfo:
@@ -59,6 +59,11 @@ class Phase:
     scalars: tuple[str, ...] = ()  # the names of the scalars ``loss`` reports, known before training
 
 
+def gradient_norm_name(phase: Phase) -> str:
+    """The scalar holding the norm of the gradient a phase steps with: grad_norm/d, grad_norm/g, ..."""
+    return f"grad_norm/{phase.name}"
+
+
 @dataclass(frozen=True)
 class OptimizerSpec:
     """The networks one optimizer updates, and which learning rate (the G's or the D's) it takes."""
@@ -83,6 +88,7 @@ class Family(ABC):
     needs_fields: tuple[str, ...] = ("image",)
     trains_on_pairs = True  # translation data: draw aligned pairs (False: the two domains independently)
     data_hint = "it trains on a set of images; use data=mnist, data=fashion_mnist or data=image_folder"
+    critic_norm_fix = "model.d_norm=none or model.d_norm=layer"  # how a family's D drops BatchNorm
 
     def __init__(self, model_cfg, data: DataInfo, loss_cfg, d_steps: int):
         self.model_cfg = model_cfg
@@ -92,6 +98,18 @@ class Family(ABC):
         self.d_steps = d_steps
         self.check_data(model_cfg.name, data)
         self.networks = nn.ModuleDict(self.build_networks())
+        self.check_loss(model_cfg.name)
+
+    def check_loss(self, model: str) -> None:
+        """The gradient penalty is per image; BatchNorm in D ties each image's score to the batch."""
+        if self.adversarial.kind is not GanLoss.wgan_gp:
+            return
+        critics = [name for spec in self.optimizers().values() if spec.role == "d" for name in spec.networks]
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for name in critics for m in self.networks[name].modules()):
+            raise UserError(
+                f"loss=wgan_gp needs a D without BatchNorm (its gradient penalty is per image, and BatchNorm mixes "
+                f"the batch); model={model} has it: set {self.critic_norm_fix}"
+            )
 
     @classmethod
     def check_data(cls, model: str, data: DataInfo) -> None:
@@ -130,7 +148,9 @@ class Family(ABC):
 
     def logged_names(self) -> set[str]:
         """Every scalar a run logs and train.best_metric may follow, known before the first step."""
-        return {name for phase in self.phases() for name in phase.scalars} | {THROUGHPUT, *self.evaluation_names()}
+        phases = self.phases()
+        names = {name for phase in phases for name in phase.scalars} | {gradient_norm_name(phase) for phase in phases}
+        return names | {THROUGHPUT, *self.evaluation_names()}
 
     def evaluation_names(self) -> tuple[str, ...]:
         """The names ``evaluate`` reports, known before the first evaluation (for train.best_metric)."""

@@ -29,7 +29,7 @@ from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
 from gan_cli.families.base import Batch, GridSpec, HeldOut, register_family
 from gan_cli.families.noise_to_image import NoiseToImageFamily
-from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
+from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator, DNorm
 from gan_cli.networks.mlp import Arch, MLPGenerator, mlp
 
 
@@ -41,6 +41,7 @@ class CGanConfig(ModelConfig):
     nz: int = ranged(64, low=1, high=4096)  # latent size: the "style"; the label carries the class
     ngf: int = ranged(32, low=1, high=1024)  # conv: G's width at its last hidden layer
     ndf: int = ranged(32, low=1, high=1024)  # conv: D's width at its first layer
+    d_norm: DNorm = DNorm.batch  # conv: D's normalisation: batch, layer or none (for loss=wgan_gp)
     g_hidden: list[int] = ranged(default_factory=lambda: [256, 512, 1024], low=1, high=16384, max_items=8)  # mlp: G's hidden layers
     d_hidden: list[int] = ranged(default_factory=lambda: [512, 256], low=1, high=16384, max_items=8)  # mlp: D's hidden layers
     d_dropout: float = ranged(0.3, low=0, high=1, high_open=True)  # mlp: dropout in D
@@ -66,10 +67,10 @@ class ConditionalGenerator(nn.Module):
 class LabelMapDiscriminator(nn.Module):
     """DCGAN's D on the image stacked with C constant planes, plane y set to 1 for label y."""
 
-    def __init__(self, ndf: int, channels: int, image_size: int, num_classes: int):
+    def __init__(self, ndf: int, channels: int, image_size: int, num_classes: int, norm: DNorm | str = DNorm.batch):
         super().__init__()
         self.num_classes = num_classes
-        self.body = ConvDiscriminator(ndf, channels + num_classes, image_size)
+        self.body = ConvDiscriminator(ndf, channels + num_classes, image_size, norm)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         planes = one_hot(labels, self.num_classes, images)[:, :, None, None]
@@ -113,7 +114,7 @@ class ConditionalGAN(NoiseToImageFamily):
             )
         if Arch(cfg.arch) is Arch.conv:
             generator = ConvGenerator(cfg.nz, cfg.ngf, data.channels, data.image_size, in_features=cfg.nz + classes)
-            discriminator = LabelMapDiscriminator(cfg.ndf, data.channels, data.image_size, classes)
+            discriminator = LabelMapDiscriminator(cfg.ndf, data.channels, data.image_size, classes, cfg.d_norm)
         else:
             generator = MLPGenerator(cfg.nz + classes, list(cfg.g_hidden), data.channels, data.image_size)
             discriminator = ConditionalMLPDiscriminator(
@@ -129,10 +130,7 @@ class ConditionalGAN(NoiseToImageFamily):
     def discriminator_phase(self, batch: Batch):
         real, labels = batch["image"], batch["label"]
         fake = self.networks["G"](self.sample_latent(real.shape[0]), labels)
-        real_logits = self.networks["D"](real, labels)
-        fake_logits = self.networks["D"](fake, labels)
-        loss = self.adversarial.discriminator(real_logits, fake_logits)
-        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(real_logits, fake_logits)}
+        return self.adversarial.discriminator_step(lambda images: self.networks["D"](images, labels), real, fake)
 
     def generator_phase(self, batch: Batch):
         labels = batch["label"]

@@ -20,7 +20,7 @@ from torch.nn.functional import l1_loss as l1
 from gan_cli.config import ModelConfig
 from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
-from gan_cli.families.base import D_PHASE_SCALARS, Batch, OptimizerSpec, Phase, register_family
+from gan_cli.families.base import Batch, OptimizerSpec, Phase, register_family
 from gan_cli.families.translation import TranslationFamily
 from gan_cli.image_pool import ImagePool
 from gan_cli.networks.norm import NormKind
@@ -84,7 +84,7 @@ class CycleGAN(TranslationFamily):
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("d", "d", ("D_target", "D_input"), self.discriminator_phase, repeats=self.d_steps, scalars=D_PHASE_SCALARS),
+            Phase("d", "d", ("D_target", "D_input"), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars),
             Phase("g", "g", ("G", "F"), self.generator_phase, scalars=self.generator_scalars()),
         ]
 
@@ -96,13 +96,11 @@ class CycleGAN(TranslationFamily):
         real_input, real_target = batch["input"], batch["target"]
         fake_target = self.pools["target"].query(self.networks["G"](real_input))
         fake_input = self.pools["input"].query(self.networks["F"](real_target))
-        target_real, target_fake = self.networks["D_target"](real_target), self.networks["D_target"](fake_target)
-        input_real, input_fake = self.networks["D_input"](real_input), self.networks["D_input"](fake_input)
-        loss = 0.5 * (
-            self.adversarial.discriminator(target_real, target_fake) + self.adversarial.discriminator(input_real, input_fake)
-        )
-        # D(x) and D(G(z)) as the target domain's D sees them: the direction being learnt.
-        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(target_real, target_fake)}
+        target_loss, scalars = self.adversarial.discriminator_step(self.networks["D_target"], real_target, fake_target)
+        input_loss, input_scalars = self.adversarial.discriminator_step(self.networks["D_input"], real_input, fake_input)
+        # D(x) and D(G(z)) as the target domain's D sees them: the direction being learnt; losses averaged.
+        averaged = {name: 0.5 * (scalars[name] + input_scalars[name]) for name in scalars if name.startswith("loss/")}
+        return 0.5 * (target_loss + input_loss), scalars | averaged
 
     def generator_phase(self, batch: Batch):
         cfg, nets = self.model_cfg, self.networks

@@ -10,7 +10,7 @@ from gan_cli.config import ModelConfig
 from gan_cli.ranges import ranged
 from gan_cli.families.base import register_family
 from gan_cli.families.noise_to_image import NoiseToImageFamily
-from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
+from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator, DNorm
 
 
 @dataclass
@@ -20,6 +20,7 @@ class DCGANConfig(ModelConfig):
     nz: int = ranged(100, low=1, high=4096)  # latent size
     ngf: int = ranged(32, low=1, high=1024)  # G's width at its last hidden layer; doubles towards the input
     ndf: int = ranged(32, low=1, high=1024)  # D's width at its first layer; doubles towards the output
+    d_norm: DNorm = DNorm.batch  # D's normalisation: batch (the paper), layer or none (for loss=wgan_gp)
 
 
 @register_family("dcgan", DCGANConfig)
@@ -28,5 +29,5 @@ class DCGAN(NoiseToImageFamily):
         cfg, data = self.model_cfg, self.data
         return {
             "G": ConvGenerator(cfg.nz, cfg.ngf, data.channels, data.image_size),
-            "D": ConvDiscriminator(cfg.ndf, data.channels, data.image_size),
+            "D": ConvDiscriminator(cfg.ndf, data.channels, data.image_size, cfg.d_norm),
         }

@@ -7,7 +7,7 @@ from typing import Optional
 
 import torch
 
-from gan_cli.families.base import D_PHASE_SCALARS, Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase
+from gan_cli.families.base import Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase
 
 
 class NoiseToImageFamily(Family):
@@ -25,17 +25,14 @@ class NoiseToImageFamily(Family):
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=D_PHASE_SCALARS),
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars),
             Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g",)),
         ]
 
     def discriminator_phase(self, batch: Batch):
         real = batch["image"]
         fake = self.networks["G"](self.sample_latent(real.shape[0]))
-        real_logits = self.networks["D"](real)
-        fake_logits = self.networks["D"](fake)
-        loss = self.adversarial.discriminator(real_logits, fake_logits)
-        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(real_logits, fake_logits)}
+        return self.adversarial.discriminator_step(self.networks["D"], real, fake)
 
     def generator_phase(self, batch: Batch):
         fake = self.networks["G"](self.sample_latent(batch["image"].shape[0]))

@@ -17,7 +17,7 @@ from torch import nn
 from gan_cli.config import ModelConfig
 from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
-from gan_cli.families.base import D_PHASE_SCALARS, Batch, DataInfo, OptimizerSpec, Phase, register_family
+from gan_cli.families.base import Batch, DataInfo, OptimizerSpec, Phase, register_family
 from gan_cli.families.translation import TranslationFamily, dropout_on
 from gan_cli.networks.norm import NormKind
 from gan_cli.networks.patchgan import PatchDiscriminator, check_patch_layers, patch_layers_for
@@ -40,6 +40,7 @@ class Pix2PixConfig(ModelConfig):
 @register_family("pix2pix", Pix2PixConfig)
 class Pix2Pix(TranslationFamily):
     data_hint = "it needs paired images; use data=fashion_edges or data=paired_folder (model=cyclegan takes unpaired data)"
+    critic_norm_fix = "model.norm=instance"
 
     @classmethod
     def check_data(cls, model: str, data: DataInfo) -> None:
@@ -67,7 +68,7 @@ class Pix2Pix(TranslationFamily):
         if not self.adversarial_on:
             return [Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g", "loss/l1"))]
         return [
-            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=D_PHASE_SCALARS),
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars),
             Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g", "loss/l1", "loss/g_gan")),
         ]
 
@@ -78,9 +79,9 @@ class Pix2Pix(TranslationFamily):
     def discriminator_phase(self, batch: Batch):
         source, target = batch["input"], batch["target"]
         fake = self.networks["G"](source)
-        real_out, fake_out = self.judge(source, target), self.judge(source, fake)
-        loss = 0.5 * self.adversarial.discriminator(real_out, fake_out)
-        return loss, {"loss/d": loss.detach(), **self.adversarial.d_outputs(real_out, fake_out)}
+        # Halved, as in the reference, to slow D against G.
+        loss, scalars = self.adversarial.discriminator_step(lambda output: self.judge(source, output), target, fake)
+        return 0.5 * loss, scalars | {"loss/d": 0.5 * scalars["loss/d"]}
 
     def generator_phase(self, batch: Batch):
         source, target = batch["input"], batch["target"]

@@ -6,6 +6,8 @@ tanh at the output, LeakyReLU(0.2) in D, weights drawn from N(0, 0.02).
 
 from __future__ import annotations
 
+from enum import Enum
+
 import torch
 from torch import nn
 
@@ -50,16 +52,34 @@ class ConvGenerator(nn.Module):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
+class DNorm(str, Enum):
+    """D's feature normalisation: batch (the DCGAN paper); layer or none for a per-image gradient
+    penalty (WGAN-GP), which BatchNorm's mixing of the batch makes wrong."""
+
+    batch = "batch"
+    layer = "layer"
+    none = "none"
+
+
+def d_norm_layer(kind: DNorm | str, channels: int) -> nn.Module:
+    kind = DNorm(kind)
+    if kind is DNorm.batch:
+        return nn.BatchNorm2d(channels)
+    if kind is DNorm.layer:  # one group: normalised over each image's channels and pixels
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
+
+
 class ConvDiscriminator(nn.Module):
     """image → halving resolution and doubling width → 4x4 → one logit."""
 
-    def __init__(self, ndf: int, channels: int, image_size: int):
+    def __init__(self, ndf: int, channels: int, image_size: int, norm: DNorm | str = DNorm.batch):
         super().__init__()
         layers_down = upsampling_layers(image_size)
         layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         width = ndf
         for _ in range(layers_down - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), d_norm_layer(norm, width * 2), nn.LeakyReLU(0.2, True)]
             width *= 2
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, 1, 4, 1, 0, bias=False)

@@ -1,0 +1,123 @@
+"""The adversarial losses: values and gradient signs on tiny cases, the gradient penalty on critics
+whose gradient is known, and hinge and wgan_gp training every family through the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from conftest import TINY_FAMILIES, TINY_TRAIN, describe, run_cli, run_many
+from translation_data import write_aligned_folder
+
+from gan_cli.losses import AdversarialLoss, gradient_penalty
+
+CONFIDENT_D = (torch.tensor([2.0, 2.0]), torch.tensor([-2.0, -2.0]))  # D right about both batches
+FOOLED_D = (torch.tensor([-2.0, -2.0]), torch.tensor([2.0, 2.0]))
+
+
+@pytest.mark.parametrize("kind", ["non_saturating", "saturating", "lsgan", "hinge", "wgan_gp"])
+def test_d_loss_is_lower_when_d_is_right_and_g_gains_by_raising_d_of_its_fakes(kind):
+    loss = AdversarialLoss(kind)
+    assert loss.discriminator(*CONFIDENT_D) < loss.discriminator(*FOOLED_D)
+    fake_out = torch.tensor([0.3, -0.4], requires_grad=True)
+    loss.generator(fake_out).backward()
+    assert (fake_out.grad < 0).all(), "raising D(G(z)) must lower G's loss"
+
+
+def test_hinge_and_wasserstein_values():
+    assert AdversarialLoss("hinge").discriminator(*CONFIDENT_D) == 0  # both past the margin: nothing to push
+    assert AdversarialLoss("hinge").discriminator(torch.tensor([0.5]), torch.tensor([0.5])) == pytest.approx(0.5 + 1.5)
+    assert AdversarialLoss("wgan_gp").discriminator(*CONFIDENT_D) == pytest.approx(-4.0)
+    assert AdversarialLoss("hinge").generator(torch.tensor([1.0, 3.0])) == pytest.approx(-2.0)
+
+
+def test_scores_are_logged_as_scores_and_probabilities_as_probabilities():
+    assert set(AdversarialLoss("wgan_gp").d_outputs(*CONFIDENT_D)) == {"d/score_real", "d/score_fake"}
+    assert AdversarialLoss("wgan_gp").d_scalars == ("loss/d", "d/score_real", "d/score_fake", "loss/gp")
+    outputs = AdversarialLoss("non_saturating").d_outputs(*CONFIDENT_D)
+    assert outputs["d/real"] == pytest.approx(torch.sigmoid(torch.tensor(2.0)).item())
+
+
+@pytest.mark.parametrize(("norm", "penalty"), [(1.0, 0.0), (3.0, 4.0)])
+def test_the_gradient_penalty_of_a_linear_critic_is_its_norm_less_one_squared(norm, penalty):
+    direction = torch.randn(1, 2, 4, 4)
+    weight = norm * direction / direction.norm()
+    critic = lambda images: (images * weight).flatten(1).sum(1)  # noqa: E731 - gradient is weight everywhere
+    real, fake = torch.randn(5, 2, 4, 4), torch.randn(5, 2, 4, 4)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(penalty, abs=1e-5)
+
+
+def test_the_penalty_trains_the_critic_and_not_the_generator():
+    critic = torch.nn.Linear(3, 1)
+    fake = torch.randn(4, 3, requires_grad=True)
+    gradient_penalty(lambda x: 3 * critic(x).squeeze(1), torch.randn(4, 3), fake).backward()
+    assert critic.weight.grad is not None and critic.weight.grad.abs().sum() > 0
+    assert fake.grad is None
+    _, scalars = AdversarialLoss("wgan_gp").discriminator_step(lambda x: critic(x).squeeze(1), torch.randn(4, 3), fake)
+    assert set(scalars) == {"loss/d", "d/score_real", "d/score_fake", "loss/gp"}
+
+
+TRAINED = {
+    "dcgan-hinge": (TINY_FAMILIES["dcgan"], ["loss=hinge"]),
+    "dcgan-wgan_gp": (TINY_FAMILIES["dcgan"], ["loss=wgan_gp", "model.d_norm=layer"]),
+    "cgan-wgan_gp": (TINY_FAMILIES["cgan"], ["loss=wgan_gp", "model.d_norm=none"]),
+    "aae-wgan_gp": (TINY_FAMILIES["aae"], ["loss=wgan_gp"]),
+    "gan-hinge": (TINY_FAMILIES["gan"], ["loss=hinge"]),
+    "pix2pix-wgan_gp": (TINY_FAMILIES["pix2pix"], ["loss=wgan_gp", "model.norm=instance"]),
+    "cyclegan-hinge": (TINY_FAMILIES["cyclegan"], ["loss=hinge"]),
+}
+
+
+@pytest.fixture(scope="module")
+def loss_runs(tmp_path_factory, fake_mnist_root) -> dict:
+    base = tmp_path_factory.mktemp("losses")
+    paired = write_aligned_folder(base / "paired", {"train": 8, "val": 2})
+    calls = {}
+    for name, (family, options) in TRAINED.items():
+        args = [a.format(paired=paired) for a in family]
+        calls[name] = ("gan-train", [*args, *TINY_TRAIN, "train.batch_size=4", *options, f"data.root={fake_mnist_root}",
+                                     "eval.enabled=false", f"hydra.run.dir={base / name}"], base)
+    results = run_many(calls)
+    return {name: (results[name], base / name) for name in calls}
+
+
+@pytest.mark.parametrize("name", TRAINED)
+def test_every_family_trains_with_hinge_and_wgan_gp(name, loss_runs):
+    result, run_dir = loss_runs[name]
+    assert result.returncode == 0, describe(result)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert math.isfinite(summary["loss/d"]) and math.isfinite(summary["d/score_real"])
+    assert ("loss/gp" in summary) == name.endswith("wgan_gp")
+    assert summary["grad_norm/d"] > 0 and summary["grad_norm/g"] > 0
+
+
+def test_wgan_gp_takes_five_critic_steps_unless_told(loss_runs):
+    saved = torch.load(loss_runs["dcgan-wgan_gp"][1] / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["config"]["train"]["d_steps"] == 5 and saved["config"]["loss"]["gp_weight"] == 10.0
+
+
+BAD = {
+    "batchnorm-critic": (["model=dcgan", "loss=wgan_gp"], "loss=wgan_gp needs a D without BatchNorm", "model.d_norm=none"),
+    "smoothing-without-labels": (["loss=hinge", "loss.real_label=0.9"], "loss.real_label=0.9 smooths the real label", "loss=hinge"),
+    "unknown-loss": (["loss=wgan"], "unknown loss 'wgan'", "wgan_gp"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_each_bad_loss_choice_is_one_line(case, tmp_path):
+    args, *expected = BAD[case]
+    result = run_cli("gan-train", *args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, describe(result)
+    assert all(text in result.stderr for text in expected), describe(result)
+    assert not (tmp_path / "run").exists()
+
+
+def test_help_says_what_each_loss_does_and_when_to_use_it(tmp_path):
+    result = run_cli("gan-train", "--help", cwd=tmp_path)
+    losses = result.stdout.split("Losses (loss=...):")[1].split("\n\n")[0]
+    for name in ("non_saturating", "saturating", "lsgan", "hinge", "wgan_gp"):
+        assert f"\n  {name} " in losses, losses
+    assert "5 D steps, no BatchNorm in D" in losses
