@@ -62,6 +62,18 @@ def test_random_conv_fid_ranks_real_images_above_noise_and_collapse(tmp_path):
     assert real["eval/coverage"] > collapsed["eval/coverage"]
 
 
+@pytest.mark.parametrize("labeled", [True, False], ids=["classifier", "random_conv"])
+def test_building_a_scorer_draws_nothing_from_the_global_generator(labeled, tmp_path):
+    """A run that trains the classifier, one that reads it from the cache and one with evaluation off
+    all draw the same random numbers, which exact resume relies on."""
+    for cache in ("empty", "filled"):
+        torch.manual_seed(0)
+        expected = torch.rand(3)
+        torch.manual_seed(0)
+        build_scorer(eval_config(tmp_path), shapes(400, seed=3, labeled=labeled))
+        assert torch.equal(torch.rand(3), expected), f"the scorer drew from the global generator (cache {cache})"
+
+
 def test_the_real_features_are_cached_and_the_key_follows_the_extractor(tmp_path, monkeypatch):
     cfg, real = eval_config(tmp_path, extractor=Extractor.random_conv), shapes(300, seed=0)
     first = build_scorer(cfg, real)

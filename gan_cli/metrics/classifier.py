@@ -114,7 +114,8 @@ def cached_classifier(
     weights = cache_dir / f"classifier-{spec.digest()}.pt"
     payload = load_verified(weights)
     if payload is not None:
-        model = DomainClassifier(spec.channels, spec.classes)
+        with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten; their draws must not shift the run's
+            model = DomainClassifier(spec.channels, spec.classes)
         model.load_state_dict(payload["state_dict"])
         return TrainedClassifier(model.eval(), payload["heldout_accuracy"], spec)
     model = train_classifier(*train, spec)

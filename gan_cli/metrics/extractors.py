@@ -22,6 +22,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import skip_init
 
 from gan_cli.errors import UserError
 from gan_cli.metrics.cache import file_checksum
@@ -70,7 +71,7 @@ class RandomConvNet(nn.Module):
         layers: list[nn.Module] = []
         width_in = channels
         for width in RANDOM_CONV_WIDTHS:
-            conv = nn.Conv2d(width_in, width, 3, padding=1)
+            conv = skip_init(nn.Conv2d, width_in, width, 3, padding=1)  # no draws from the global generator
             layers += [conv, nn.ReLU(), nn.AvgPool2d(2)]
             width_in = width
         self.body = nn.Sequential(*layers)
