@@ -152,6 +152,7 @@ class ModelConfig:
 
     name: str = MISSING  # model family registry key
     image_size: int = ranged(32, low=8, high=1024)  # the data is resized to it; some networks take only some sizes
+    spectral_norm: bool = False  # spectral normalisation of every layer of D: bounds D's slope, steadies training
 
 
 @dataclass

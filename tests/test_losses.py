@@ -1,5 +1,6 @@
-"""The adversarial losses: values and gradient signs on tiny cases, the gradient penalty on critics
-whose gradient is known, and hinge and wgan_gp training every family through the CLI."""
+"""The adversarial losses and D's stabilizers: values and gradient signs on tiny cases, the gradient
+penalty on critics whose gradient is known, spectral norm's bound, and each training every family
+through the CLI."""
 
 from __future__ import annotations
 
@@ -62,12 +63,13 @@ def test_the_penalty_trains_the_critic_and_not_the_generator():
 
 TRAINED = {
     "dcgan-hinge": (TINY_FAMILIES["dcgan"], ["loss=hinge"]),
-    "dcgan-wgan_gp": (TINY_FAMILIES["dcgan"], ["loss=wgan_gp", "model.d_norm=layer"]),
+    "dcgan-wgan_gp": (TINY_FAMILIES["dcgan"], ["loss=wgan_gp", "model.d_norm=layer", "model.spectral_norm=true"]),
     "cgan-wgan_gp": (TINY_FAMILIES["cgan"], ["loss=wgan_gp", "model.d_norm=none"]),
     "aae-wgan_gp": (TINY_FAMILIES["aae"], ["loss=wgan_gp"]),
     "gan-hinge": (TINY_FAMILIES["gan"], ["loss=hinge"]),
     "pix2pix-wgan_gp": (TINY_FAMILIES["pix2pix"], ["loss=wgan_gp", "model.norm=instance"]),
-    "cyclegan-hinge": (TINY_FAMILIES["cyclegan"], ["loss=hinge"]),
+    "cyclegan-hinge": (TINY_FAMILIES["cyclegan"], ["loss=hinge", "model.spectral_norm=true"]),
+    "aae-sn": (TINY_FAMILIES["aae"], ["model.spectral_norm=true"]),
 }
 
 
@@ -85,13 +87,35 @@ def loss_runs(tmp_path_factory, fake_mnist_root) -> dict:
 
 
 @pytest.mark.parametrize("name", TRAINED)
-def test_every_family_trains_with_hinge_and_wgan_gp(name, loss_runs):
+def test_every_family_trains_with_the_new_losses_and_spectral_norm(name, loss_runs):
     result, run_dir = loss_runs[name]
     assert result.returncode == 0, describe(result)
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert math.isfinite(summary["loss/d"]) and math.isfinite(summary["d/score_real"])
+    assert math.isfinite(summary["loss/d"]) and math.isfinite(summary["d/score_real" if "hinge" in name or "wgan" in name else "d/real"])
     assert ("loss/gp" in summary) == name.endswith("wgan_gp")
     assert summary["grad_norm/d"] > 0 and summary["grad_norm/g"] > 0
+
+
+def test_spectral_norm_reaches_every_d_and_no_g_and_the_checkpoint_samples(loss_runs, tmp_path):
+    for name, critics in (("dcgan-wgan_gp", ["D"]), ("cyclegan-hinge", ["D_target", "D_input"]), ("aae-sn", ["D"])):
+        run_dir = loss_runs[name][1]
+        networks = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["networks"]
+        for network, weights in networks.items():
+            normalised = any(".parametrizations.weight.original" in key for key in weights)
+            assert normalised == (network in critics), (name, network)
+    result = run_cli("gan-sample", f"ckpt={loss_runs['dcgan-wgan_gp'][1] / 'checkpoints' / 'last.pt'}", f"out={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 0 and list(tmp_path.glob("*.png")), describe(result)
+
+
+def test_a_spectrally_normalised_layer_has_a_largest_singular_value_near_one():
+    from gan_cli.networks.norm import spectral_normalize
+
+    layer = spectral_normalize(torch.nn.Sequential(torch.nn.Linear(20, 30)))[0]
+    with torch.no_grad():
+        layer.parametrizations.weight.original.mul_(7)
+        for _ in range(30):  # one power iteration per training-mode forward
+            layer(torch.randn(2, 20))
+    assert torch.linalg.matrix_norm(layer.weight, ord=2).item() == pytest.approx(1.0, abs=1e-3)
 
 
 def test_wgan_gp_takes_five_critic_steps_unless_told(loss_runs):

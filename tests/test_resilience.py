@@ -58,10 +58,13 @@ def assert_same_tensors(a: dict, b: dict, where: str = "") -> None:
             assert torch.equal(a[key], b[key]), f"{where}.{key} differs"
 
 
-@pytest.mark.parametrize("model", ["dcgan", "gan"])
-def test_resume_is_bit_exact(model, fake_mnist_root, tmp_path):
+STABILIZED = ["model.spectral_norm=true", "loss=wgan_gp", "model.d_norm=layer"]  # SN's vectors, GP's random mix
+
+
+@pytest.mark.parametrize(("model", "options"), [("dcgan", []), ("gan", []), ("dcgan", STABILIZED)], ids=["dcgan", "gan", "dcgan-sn-wgan_gp"])
+def test_resume_is_bit_exact(model, options, fake_mnist_root, tmp_path):
     """N steps straight equals N/2, stop, resume N/2: the same weights and optimizer states, bit for bit."""
-    base = tiny_args(model, f"data.root={fake_mnist_root}", "train.deterministic=true", "train.checkpoint_every=2")
+    base = tiny_args(model, f"data.root={fake_mnist_root}", "train.deterministic=true", "train.checkpoint_every=2", *options)
     straight, halves = tmp_path / "straight", tmp_path / "halves"
     train(compose_config([*base, "train.steps=8"]), straight, quiet_console())
     train(compose_config([*base, "train.steps=4"]), halves, quiet_console())

@@ -17,6 +17,7 @@ from torch import nn
 from gan_cli.config import GanLoss
 from gan_cli.errors import UserError
 from gan_cli.losses import AdversarialLoss
+from gan_cli.networks.norm import spectral_normalize
 from gan_cli.registry import Registry
 
 Batch = dict[str, torch.Tensor]
@@ -99,13 +100,19 @@ class Family(ABC):
         self.check_data(model_cfg.name, data)
         self.networks = nn.ModuleDict(self.build_networks())
         self.check_loss(model_cfg.name)
+        if model_cfg.get("spectral_norm"):
+            for name in self.critic_names():
+                spectral_normalize(self.networks[name])
+
+    def critic_names(self) -> list[str]:
+        """The networks D's optimizer trains: the ones the stabilizers of D act on."""
+        return [name for spec in self.optimizers().values() if spec.role == "d" for name in spec.networks]
 
     def check_loss(self, model: str) -> None:
         """The gradient penalty is per image; BatchNorm in D ties each image's score to the batch."""
         if self.adversarial.kind is not GanLoss.wgan_gp:
             return
-        critics = [name for spec in self.optimizers().values() if spec.role == "d" for name in spec.networks]
-        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for name in critics for m in self.networks[name].modules()):
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for name in self.critic_names() for m in self.networks[name].modules()):
             raise UserError(
                 f"loss=wgan_gp needs a D without BatchNorm (its gradient penalty is per image, and BatchNorm mixes "
                 f"the batch); model={model} has it: set {self.critic_norm_fix}"

@@ -1,10 +1,12 @@
-"""The normalisation choice and weight initialisation that the translation networks share."""
+"""The normalisation choice and weight initialisation that the translation networks share, and
+spectral normalisation for any D."""
 
 from __future__ import annotations
 
 from enum import Enum
 
 from torch import nn
+from torch.nn.utils import parametrizations
 
 
 class NormKind(str, Enum):
@@ -38,3 +40,13 @@ def init_normal(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+def spectral_normalize(network: nn.Module) -> nn.Module:
+    """Divide every convolution's and linear layer's weight by its largest singular value (Miyato et
+    al., 2018), estimated by one power iteration per forward pass; this bounds D's Lipschitz constant.
+    The estimate's vectors are buffers, so checkpoints and exact resume carry them."""
+    for module in list(network.modules()):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            parametrizations.spectral_norm(module)
+    return network
