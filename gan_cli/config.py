@@ -156,6 +156,12 @@ class ModelConfig:
 
 
 @dataclass
+class RegularizerConfig:
+    r1_gamma: float = ranged(0.0, low=0, high=1e6)  # R1 (Mescheder et al., 2018): gamma/2 * E|grad D(x)|^2 on real images; 0.1-10 for small images
+    r1_every: int = ranged(16, low=1, high=10**6)  # lazy regularization (StyleGAN2): the R1 term every N D steps, weighted by N
+
+
+@dataclass
 class Config:
     model: Any = MISSING
     data: DataConfig = MISSING
@@ -164,6 +170,7 @@ class Config:
     loss: LossConfig = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
     resume: Optional[str] = None  # a checkpoint, a run directory, or "auto"
 
 

@@ -8,6 +8,7 @@ as unbounded scores; the critic's gradient penalty keeps it near 1-Lipschitz.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -18,17 +19,42 @@ from gan_cli.config import GanLoss
 D_OUTPUTS = ("d/real", "d/fake")  # mean D(x) and D(G(z)) as probabilities, for the calibrated losses
 D_SCORES = ("d/score_real", "d/score_fake")  # mean raw scores, for the losses whose outputs are no probabilities
 GRADIENT_PENALTY = "loss/gp"
+R1 = "loss/r1"
 
 Critic = Callable[[torch.Tensor], torch.Tensor]
+
+
+def input_gradients(critic: Critic, images: torch.Tensor) -> torch.Tensor:
+    """[N, pixels] gradient of the critic's score of each image with respect to that image, kept in
+    the graph so that D can be trained on it (the penalties are functions of it)."""
+    images = images.detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(critic(images).sum(), images, create_graph=True)
+    return gradient.flatten(1)
 
 
 def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Mean (‖∇ critic(x̂)‖ - 1)² at random points x̂ on the lines between real and fake samples."""
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     mix = torch.rand(shape, device=real.device, dtype=real.dtype)
-    between = (mix * real.detach() + (1 - mix) * fake.detach()).requires_grad_(True)
-    (gradient,) = torch.autograd.grad(critic(between).sum(), between, create_graph=True)
-    return (gradient.flatten(1).norm(dim=1) - 1).pow(2).mean()
+    between = mix * real.detach() + (1 - mix) * fake.detach()
+    return (input_gradients(critic, between).norm(dim=1) - 1).pow(2).mean()
+
+
+@dataclass
+class R1Penalty:
+    """gamma/2 * E|grad D(x)|^2 on real images, computed every ``every`` D steps and weighted by
+    ``every`` (StyleGAN2's lazy regularization: the same mean strength at a fraction of the cost)."""
+
+    gamma: float = 0.0
+    every: int = 16
+    d_updates: int = 0  # D steps so far, which say when the next term is due; saved for exact resume
+
+    def due(self) -> bool:
+        self.d_updates += 1
+        return self.gamma > 0 and self.d_updates % self.every == 0
+
+    def __call__(self, critic: Critic, real: torch.Tensor) -> torch.Tensor:
+        return self.gamma / 2 * input_gradients(critic, real).pow(2).sum(1).mean() * self.every
 
 
 class AdversarialLoss:
@@ -38,6 +64,7 @@ class AdversarialLoss:
         self.kind = GanLoss(kind)
         self.real_label = real_label
         self.gp_weight = gp_weight
+        self.r1 = R1Penalty()
 
     @classmethod
     def from_config(cls, loss_cfg) -> "AdversarialLoss":
@@ -58,7 +85,8 @@ class AdversarialLoss:
     def d_scalars(self) -> tuple[str, ...]:
         """What a D phase logs under this loss."""
         penalty = (GRADIENT_PENALTY,) if self.kind is GanLoss.wgan_gp else ()
-        return ("loss/d", *(D_SCORES if self.scores else D_OUTPUTS), *penalty)
+        r1 = (R1,) if self.r1.gamma > 0 else ()
+        return ("loss/d", *(D_SCORES if self.scores else D_OUTPUTS), *penalty, *r1)
 
     def discriminator(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
         """Cross-entropy: -[log D(x) + log(1 - D(G(z)))]; least squares: (D(x) - 1)² + D(G(z))²;
@@ -83,6 +111,10 @@ class AdversarialLoss:
             penalty = gradient_penalty(critic, real, fake)
             loss = loss + self.gp_weight * penalty
             scalars[GRADIENT_PENALTY] = penalty.detach()
+        if self.r1.due():
+            r1 = self.r1(critic, real)
+            loss = loss + r1
+            scalars[R1] = r1.detach() / self.r1.every  # logged at its per-step strength
         return loss, scalars
 
     def generator(self, fake_out: torch.Tensor) -> torch.Tensor:

@@ -106,15 +106,23 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+NEWER_THAN_CHECKPOINT = "(not in the checkpoint)"  # a key added to gan-cli after the checkpoint was written
+
+
 def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     """(key, saved value, current value) for every leaf that differs."""
     old, new = flatten(saved), flatten(current)
-    return [(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
+    return [
+        (key, old.get(key, NEWER_THAN_CHECKPOINT), new.get(key))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key, NEWER_THAN_CHECKPOINT) != new.get(key)
+    ]
 
 
 def check_changes(changes: list[tuple[str, Any, Any]], checkpoint: Path) -> list[str]:
     """Refuse changes that cannot apply to the saved state; describe the safe ones."""
-    unsafe = [c for c in changes if not c[0].startswith(SAFE_CHANGES)]
+    # A setting newer than the checkpoint starts from here on: the run continues, if not exactly.
+    unsafe = [c for c in changes if not c[0].startswith(SAFE_CHANGES) and c[1] != NEWER_THAN_CHECKPOINT]
     if unsafe:
         described = ", ".join(f"{key} ({old} in the checkpoint, {new} now)" for key, old, new in unsafe)
         raise UserError(f"cannot resume {checkpoint} with a changed {described}; drop those overrides or start a new run")

@@ -20,6 +20,7 @@ from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.base import Phase, Scalars, gradient_norm_name
+from gan_cli.losses import R1Penalty
 from gan_cli.resume import check_changes, config_changes, restore_run
 from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, scores_samples, too_few_real
 from gan_cli.run import TrainingRun, resolve_best_metric
@@ -36,7 +37,9 @@ class TrainingDiverged(UserError):
 
 def build_family(model_cfg, data: DataInfo, cfg: DictConfig) -> Family:
     load_families()
-    return FAMILIES.get(model_cfg.name)(model_cfg, data, cfg.loss, cfg.train.d_steps)
+    family = FAMILIES.get(model_cfg.name)(model_cfg, data, cfg.loss, cfg.train.d_steps)
+    family.adversarial.r1 = R1Penalty(cfg.regularizer.r1_gamma, cfg.regularizer.r1_every)
+    return family
 
 
 def build_optimizers(family: Family, optimizer_cfg) -> dict[str, torch.optim.Optimizer]:

@@ -29,26 +29,26 @@ class ScalarMeter:
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
+        self.counts: dict[str, int] = {}  # per scalar: a lazy regularizer reports on some steps only
         self.images = 0
         self.started = time.perf_counter()
 
     def add(self, scalars: Scalars, images: int) -> None:
         for key, value in scalars.items():
             self.sums[key] = self.sums.get(key, 0) + value.float()
-        self.count += 1
+            self.counts[key] = self.counts.get(key, 0) + 1
         self.images += images
 
     def take(self) -> dict[str, float]:
         """The interval's means and throughput; starts a new interval."""
         seconds = max(time.perf_counter() - self.started, 1e-9)
-        means = {key: float(total) / self.count for key, total in self.sums.items()}
+        means = {key: float(total) / self.counts[key] for key, total in self.sums.items()}
         means[THROUGHPUT] = self.images / seconds
         self.__init__()
         return means
 
 
-HYPERPARAMETER_SECTIONS = ("model", "data", "optimizer", "loss", "train", "eval", "device")
+HYPERPARAMETER_SECTIONS = ("model", "data", "optimizer", "loss", "regularizer", "train", "eval", "device")
 
 ThreadHook = Callable[[threading.ExceptHookArgs], Any]
 

@@ -61,6 +61,28 @@ def test_the_penalty_trains_the_critic_and_not_the_generator():
     assert set(scalars) == {"loss/d", "d/score_real", "d/score_fake", "loss/gp"}
 
 
+def test_r1_is_zero_where_d_is_constant_and_its_slope_squared_otherwise():
+    from gan_cli.losses import R1Penalty
+
+    real = torch.randn(6, 1, 4, 4)
+    flat = lambda images: images.flatten(1).sum(1) * 0 + 3.0  # noqa: E731 - the same score everywhere
+    assert R1Penalty(gamma=10, every=1)(flat, real).item() == 0
+    weight = torch.randn(1, 1, 4, 4)
+    linear = lambda images: (images * weight).flatten(1).sum(1)  # noqa: E731 - gradient is weight everywhere
+    expected = 10 / 2 * weight.pow(2).sum().item()
+    assert R1Penalty(gamma=10, every=1)(linear, real).item() == pytest.approx(expected, rel=1e-5)
+    assert R1Penalty(gamma=10, every=4)(linear, real).item() == pytest.approx(4 * expected, rel=1e-5)  # lazy: weighted by N
+
+
+def test_lazy_r1_is_due_every_n_d_steps_and_logged_then():
+    loss = AdversarialLoss("non_saturating")
+    loss.r1.gamma, loss.r1.every = 1.0, 3
+    critic = torch.nn.Linear(4, 1)
+    logged = [("loss/r1" in loss.discriminator_step(lambda x: critic(x).squeeze(1), torch.randn(2, 4), torch.randn(2, 4))[1]) for _ in range(7)]
+    assert logged == [False, False, True, False, False, True, False]
+    assert "loss/r1" in loss.d_scalars
+
+
 TRAINED = {
     "dcgan-hinge": (TINY_FAMILIES["dcgan"], ["loss=hinge"]),
     "dcgan-wgan_gp": (TINY_FAMILIES["dcgan"], ["loss=wgan_gp", "model.d_norm=layer", "model.spectral_norm=true"]),
@@ -70,6 +92,8 @@ TRAINED = {
     "pix2pix-wgan_gp": (TINY_FAMILIES["pix2pix"], ["loss=wgan_gp", "model.norm=instance"]),
     "cyclegan-hinge": (TINY_FAMILIES["cyclegan"], ["loss=hinge", "model.spectral_norm=true"]),
     "aae-sn": (TINY_FAMILIES["aae"], ["model.spectral_norm=true"]),
+    "cgan-r1": (TINY_FAMILIES["cgan"], ["regularizer.r1_gamma=10", "regularizer.r1_every=2"]),
+    "pix2pix-r1": (TINY_FAMILIES["pix2pix"], ["regularizer.r1_gamma=1", "regularizer.r1_every=1"]),
 }
 
 
@@ -94,6 +118,7 @@ def test_every_family_trains_with_the_new_losses_and_spectral_norm(name, loss_ru
     assert math.isfinite(summary["loss/d"]) and math.isfinite(summary["d/score_real" if "hinge" in name or "wgan" in name else "d/real"])
     assert ("loss/gp" in summary) == name.endswith("wgan_gp")
     assert summary["grad_norm/d"] > 0 and summary["grad_norm/g"] > 0
+    assert ("loss/r1" in summary) == name.endswith("-r1")
 
 
 def test_spectral_norm_reaches_every_d_and_no_g_and_the_checkpoint_samples(loss_runs, tmp_path):

@@ -61,7 +61,14 @@ def assert_same_tensors(a: dict, b: dict, where: str = "") -> None:
 STABILIZED = ["model.spectral_norm=true", "loss=wgan_gp", "model.d_norm=layer"]  # SN's vectors, GP's random mix
 
 
-@pytest.mark.parametrize(("model", "options"), [("dcgan", []), ("gan", []), ("dcgan", STABILIZED)], ids=["dcgan", "gan", "dcgan-sn-wgan_gp"])
+LAZY_R1 = ["regularizer.r1_gamma=1", "regularizer.r1_every=3"]  # due at D steps 3 and 6: across the resume at 4
+
+
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [("dcgan", []), ("gan", []), ("dcgan", STABILIZED), ("dcgan", LAZY_R1)],
+    ids=["dcgan", "gan", "dcgan-sn-wgan_gp", "dcgan-lazy-r1"],
+)
 def test_resume_is_bit_exact(model, options, fake_mnist_root, tmp_path):
     """N steps straight equals N/2, stop, resume N/2: the same weights and optimizer states, bit for bit."""
     base = tiny_args(model, f"data.root={fake_mnist_root}", "train.deterministic=true", "train.checkpoint_every=2", *options)
@@ -249,3 +256,17 @@ def test_resumed_run_removes_half_written_checkpoints(fake_mnist_root, tmp_path)
     assert result.returncode == 0, describe(result)
     assert not stale.exists()
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 4
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_with_it():
+    """A key gan-cli gained after the checkpoint (regularizer.r1_gamma) continues the run; a changed
+    key the checkpoint holds is still refused."""
+    from gan_cli.resume import check_changes, config_changes
+
+    saved = {"model": {"name": "dcgan"}, "train": {"steps": 10}}
+    current = {"model": {"name": "dcgan", "spectral_norm": False}, "regularizer": {"r1_gamma": 0.0}, "train": {"steps": 20}}
+    described = check_changes(config_changes(saved, current), Path("last.pt"))
+    assert described == ["model.spectral_norm: (not in the checkpoint) → False", "regularizer.r1_gamma: (not in the checkpoint) → 0.0",
+                         "train.steps: 10 → 20"]
+    with pytest.raises(UserError, match="model.name"):
+        check_changes(config_changes(saved, {**current, "model": {"name": "gan"}}), Path("last.pt"))

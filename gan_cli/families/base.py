@@ -164,11 +164,12 @@ class Family(ABC):
         return ()
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Training state beyond the networks (CycleGAN's image pools), for exact resume."""
-        return {}
+        """Training state beyond the networks (R1's step count, CycleGAN's image pools), for exact resume."""
+        return {"r1_d_updates": torch.tensor(self.adversarial.r1.d_updates)}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what ``state_dict`` returned."""
+        self.adversarial.r1.d_updates = int(state.get("r1_d_updates", 0))
 
     @property
     def latent_dim(self) -> Optional[int]:

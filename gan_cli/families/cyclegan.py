@@ -129,8 +129,9 @@ class CycleGAN(TranslationFamily):
         return True
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {f"pool_{name}": pool.state_dict()["images"] for name, pool in self.pools.items()}
+        return super().state_dict() | {f"pool_{name}": pool.state_dict()["images"] for name, pool in self.pools.items()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        super().load_state_dict(state)
         for name, pool in self.pools.items():
             pool.load_state_dict({"images": state[f"pool_{name}"]}, self.device)
