@@ -155,6 +155,17 @@ class ModelConfig:
     spectral_norm: bool = False  # spectral normalisation of every layer of D: bounds D's slope, steadies training
 
 
+class AugmentName(str, Enum):
+    none = "none"  # D sees the images as they are
+    diffaugment = "diffaugment"  # DiffAugment (Zhao et al., 2020): differentiable transforms of every image D sees; for small datasets
+
+
+@dataclass
+class AugmentConfig:
+    name: AugmentName = AugmentName.none  # none or diffaugment
+    policy: str = "color,translation,cutout"  # diffaugment: transforms from color, translation, cutout; quote a list: 'color,cutout'
+
+
 @dataclass
 class RegularizerConfig:
     r1_gamma: float = ranged(0.0, low=0, high=1e6)  # R1 (Mescheder et al., 2018): gamma/2 * E|grad D(x)|^2 on real images; 0.1-10 for small images
@@ -171,6 +182,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
+    augment: AugmentConfig = MISSING
     resume: Optional[str] = None  # a checkpoint, a run directory, or "auto"
 
 
@@ -183,6 +195,7 @@ def register_configs(model_schemas: dict[str, type]) -> None:
     store.store(group="optimizer", name="optimizer_schema", node=OptimizerConfig)
     store.store(group="device", name="device_schema", node=DeviceConfig)
     store.store(group="loss", name="loss_schema", node=LossConfig)
+    store.store(group="augment", name="augment_schema", node=AugmentConfig)
     for name, schema in model_schemas.items():
         store.store(group="model", name=f"{name}_schema", node=schema)
 

@@ -15,7 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from gan_cli.checkpoint import load_checkpoint
-from gan_cli.config import NanPolicy, check_config, learning_rates
+from gan_cli.augment import augment_inputs, parse_policy
+from gan_cli.config import AugmentName, NanPolicy, check_config, learning_rates
 from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
@@ -39,7 +40,17 @@ def build_family(model_cfg, data: DataInfo, cfg: DictConfig) -> Family:
     load_families()
     family = FAMILIES.get(model_cfg.name)(model_cfg, data, cfg.loss, cfg.train.d_steps)
     family.adversarial.r1 = R1Penalty(cfg.regularizer.r1_gamma, cfg.regularizer.r1_every)
+    if AugmentName(cfg.augment.name) is AugmentName.diffaugment:
+        augment_critics(family, cfg.augment.policy)
     return family
+
+
+def augment_critics(family: Family, policy: str) -> None:
+    transforms = parse_policy(policy)
+    if not family.critic_sees_images:
+        raise UserError(f"augment=diffaugment transforms images, and model={family.model_cfg.name}'s D sees latent codes; drop augment=")
+    for name in family.critic_names():
+        augment_inputs(family.networks[name], transforms)
 
 
 def build_optimizers(family: Family, optimizer_cfg) -> dict[str, torch.optim.Optimizer]:

@@ -48,7 +48,7 @@ class ScalarMeter:
         return means
 
 
-HYPERPARAMETER_SECTIONS = ("model", "data", "optimizer", "loss", "regularizer", "train", "eval", "device")
+HYPERPARAMETER_SECTIONS = ("model", "data", "optimizer", "loss", "regularizer", "augment", "train", "eval", "device")
 
 ThreadHook = Callable[[threading.ExceptHookArgs], Any]
 

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gan_cli.compose import check_overrides, compose_config
 from gan_cli.config import (
+    AugmentConfig,
     Config,
     DataConfig,
     DeviceConfig,
@@ -29,7 +30,7 @@ from conftest import TINY, TINY_TRAIN
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 GROUP_OPTIONS = [(group, yaml.stem) for group in GROUPS for yaml in sorted((CONF_DIR / group).glob("*.yaml"))]
-GROUP_SCHEMAS = {"data": DataConfig, "optimizer": OptimizerConfig, "device": DeviceConfig, "loss": LossConfig}
+GROUP_SCHEMAS = {"data": DataConfig, "optimizer": OptimizerConfig, "device": DeviceConfig, "loss": LossConfig, "augment": AugmentConfig}
 
 
 def assert_one_line_naming(error: pytest.ExceptionInfo, *names: str) -> str:

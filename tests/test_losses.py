@@ -94,6 +94,8 @@ TRAINED = {
     "aae-sn": (TINY_FAMILIES["aae"], ["model.spectral_norm=true"]),
     "cgan-r1": (TINY_FAMILIES["cgan"], ["regularizer.r1_gamma=10", "regularizer.r1_every=2"]),
     "pix2pix-r1": (TINY_FAMILIES["pix2pix"], ["regularizer.r1_gamma=1", "regularizer.r1_every=1"]),
+    "dcgan-diffaugment": (TINY_FAMILIES["dcgan"], ["augment=diffaugment"]),
+    "pix2pix-diffaugment": (TINY_FAMILIES["pix2pix"], ["augment=diffaugment", "augment.policy=translation"]),
 }
 
 
@@ -111,7 +113,7 @@ def loss_runs(tmp_path_factory, fake_mnist_root) -> dict:
 
 
 @pytest.mark.parametrize("name", TRAINED)
-def test_every_family_trains_with_the_new_losses_and_spectral_norm(name, loss_runs):
+def test_every_family_trains_with_each_stabilizer(name, loss_runs):
     result, run_dir = loss_runs[name]
     assert result.returncode == 0, describe(result)
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -152,6 +154,8 @@ BAD = {
     "batchnorm-critic": (["model=dcgan", "loss=wgan_gp"], "loss=wgan_gp needs a D without BatchNorm", "model.d_norm=none"),
     "smoothing-without-labels": (["loss=hinge", "loss.real_label=0.9"], "loss.real_label=0.9 smooths the real label", "loss=hinge"),
     "unknown-loss": (["loss=wgan"], "unknown loss 'wgan'", "wgan_gp"),
+    "diffaugment-on-codes": (["model=aae", "augment=diffaugment"], "model=aae's D sees latent codes", "drop augment="),
+    "unknown-transform": (["augment=diffaugment", "augment.policy='color,zoom'"], "unknown transform 'zoom'", "color, translation, cutout"),
 }
 
 

@@ -106,6 +106,8 @@ def draw_prior(prior: Prior, n: int, nz: int, generator: torch.Generator | None 
 
 @register_family("aae", AaeConfig)
 class AdversarialAutoencoder(Family):
+    critic_sees_images = False
+
     def build_networks(self) -> dict[str, nn.Module]:
         cfg, data = self.model_cfg, self.data
         if Arch(cfg.arch) is Arch.conv:

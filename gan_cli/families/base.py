@@ -90,6 +90,7 @@ class Family(ABC):
     trains_on_pairs = True  # translation data: draw aligned pairs (False: the two domains independently)
     data_hint = "it trains on a set of images; use data=mnist, data=fashion_mnist or data=image_folder"
     critic_norm_fix = "model.d_norm=none or model.d_norm=layer"  # how a family's D drops BatchNorm
+    critic_sees_images = True  # what DiffAugment needs; the AAE's D sees latent codes
 
     def __init__(self, model_cfg, data: DataInfo, loss_cfg, d_steps: int):
         self.model_cfg = model_cfg
