@@ -59,7 +59,8 @@ class HealthMonitor:
     def warnings(self) -> list[HealthWarning]:
         return list(self.current.values())
 
-    def set(self, holds: bool, warning: HealthWarning) -> None:
+    def hold(self, holds: bool, warning: HealthWarning) -> None:
+        """Raise the warning while its condition holds; clear it when it no longer does."""
         if not holds:
             self.current.pop(warning.name, None)
         elif warning.name not in self.current:
@@ -68,13 +69,13 @@ class HealthMonitor:
 
     def check_finite(self, step: int, figures: dict[str, float]) -> None:
         bad = sorted(name for name, value in figures.items() if name.startswith("loss/") and not math.isfinite(value))
-        self.set(bool(bad), HealthWarning(
+        self.hold(bool(bad), HealthWarning(
             "divergence", step, f"step {step}: {', '.join(bad)} not finite",
             "lower optimizer.lr, or resume from best.pt"))
 
     def check_overpowered(self, step: int, d_fake: float) -> None:
         self.overpowered_streak = self.overpowered_streak + 1 if d_fake < OVERPOWERED_D_FAKE else 0
-        self.set(self.overpowered_streak >= OVERPOWERED_INTERVALS, HealthWarning(
+        self.hold(self.overpowered_streak >= OVERPOWERED_INTERVALS, HealthWarning(
             "D overpowering G", step,
             f"step {step}: D(G(z)) has stayed under {OVERPOWERED_D_FAKE} for {OVERPOWERED_INTERVALS} logging intervals, so G learns little",
             "lower D's rate or raise G's (optimizer.lr_d, optimizer.lr_g), soften D with one-sided label smoothing (loss.real_label=0.9), "
@@ -84,7 +85,7 @@ class HealthMonitor:
         best = self.best.get("eval/fid", math.inf)
         self.fid_above_best = self.fid_above_best + 1 if math.isfinite(best) and fid > DIVERGED_FID_RATIO * best else 0
         self.best["eval/fid"] = min(best, fid)
-        self.set(self.fid_above_best >= DIVERGED_EVALUATIONS, HealthWarning(
+        self.hold(self.fid_above_best >= DIVERGED_EVALUATIONS, HealthWarning(
             "FID rising", step,
             f"step {step}: FID {fid:.1f} is over {DIVERGED_FID_RATIO}x its best ({self.best['eval/fid']:.1f}) "
             f"at {DIVERGED_EVALUATIONS} evaluations in a row",
@@ -94,7 +95,7 @@ class HealthMonitor:
         best = max(self.best.get(name, value), value)
         self.best[name] = best
         short = name.removeprefix("eval/")
-        self.set(best >= COLLAPSE_MIN_BEST and value < COLLAPSE_FRACTION * best, HealthWarning(
+        self.hold(best >= COLLAPSE_MIN_BEST and value < COLLAPSE_FRACTION * best, HealthWarning(
             f"mode collapse ({short})", step,
             f"step {step}: {short} fell to {value:.2f} from its best {best:.2f}: the samples miss parts of the data",
             "resume from best.pt with a lower optimizer.lr, or raise train.d_steps"))
