@@ -109,7 +109,7 @@ def test_grid_rows_are_input_output_target(translation_runs):
 
 def test_checkpoint_holds_pools_and_schedule_state(translation_runs):
     payload = load_checkpoint(translation_runs["cyclegan_edges"] / "checkpoints" / "last.pt")
-    assert set(payload["family_state"]) == {"pool_input", "pool_target"}
+    assert set(payload["family_state"]) == {"pool_input", "pool_target", "r1_d_updates"}
     assert payload["family_state"]["pool_target"].shape[1:] == (1, SIZE, SIZE)
     assert payload["config"]["optimizer"]["schedule"] == "linear_decay"
     assert payload["config"]["loss"]["name"] == "lsgan"
