@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from gan_cli.errors import UserError
 
@@ -32,6 +31,8 @@ def image_grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
             f"a grid of {images.shape[0]} images of {images.shape[-1]} px would hold {pixels / 2**20:.0f} M pixels, "
             f"more than the {MAX_GRID_PIXELS // 2**20} M an image file here may; ask for fewer images"
         )
+    from torchvision.utils import make_grid  # torchvision's import costs over a second at every start
+
     grid = make_grid(images.detach().float().cpu(), nrow=nrow, padding=GRID_PADDING, normalize=True, value_range=(-1, 1))
     return grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
 

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 
 PRECISION_RECALL_K = 3
 DENSITY_COVERAGE_K = 5
@@ -57,6 +55,8 @@ class PrecomputedFeatures(nn.Module):
 
 
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    from torchmetrics.image.fid import FrechetInceptionDistance  # 1.5 s of imports (scipy) that most commands never need
+
     metric = FrechetInceptionDistance(feature=PrecomputedFeatures(real.shape[1]))
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
@@ -69,6 +69,8 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_S
     subset_size = min(KID_SUBSET_SIZE, len(real) // 2, len(fake) // 2)
     with warnings.catch_warnings():  # its note that it keeps every feature: so does the caller, by design
         warnings.simplefilter("ignore", UserWarning)
+        from torchmetrics.image.kid import KernelInceptionDistance  # imported on use, as FID's
+
         metric = KernelInceptionDistance(feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=subset_size)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
