@@ -68,7 +68,10 @@ class HealthMonitor:
             self.raised.append(warning)
 
     def check_finite(self, step: int, figures: dict[str, float]) -> None:
-        bad = sorted(name for name, value in figures.items() if name.startswith("loss/") and not math.isfinite(value))
+        losses = {name: value for name, value in figures.items() if name.startswith("loss/")}
+        if not losses:  # an evaluation's scores say nothing about the losses
+            return
+        bad = sorted(name for name, value in losses.items() if not math.isfinite(value))
         self.hold(bool(bad), HealthWarning(
             "divergence", step, f"step {step}: {', '.join(bad)} not finite",
             "lower optimizer.lr, or resume from best.pt"))

@@ -23,7 +23,8 @@ def read_scalars(tb_dir: Path) -> History:
     if not tb_dir.is_dir():
         return {}
     events = EventAccumulator(str(tb_dir), size_guidance={SCALARS: 0}).Reload()
-    return {tag: sorted((event.step, event.value) for event in events.Scalars(tag)) for tag in events.Tags()[SCALARS]}
+    history = {tag: sorted((event.step, event.value) for event in events.Scalars(tag)) for tag in events.Tags()[SCALARS]}
+    return {tag: points for tag, points in history.items() if points}  # a purge can empty a tag and keep its name
 
 
 @dataclass

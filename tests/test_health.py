@@ -49,9 +49,11 @@ def test_fid_rising_at_two_evaluations_in_a_row_is_divergence():
     assert feed(monitor, [{"eval/fid": 110.0}]) == []
 
 
-def test_a_non_finite_loss_is_divergence():
-    names = feed(HealthMonitor(), [{"loss/d": 0.5, "loss/g": math.inf}])
-    assert names == ["divergence"]
+def test_a_non_finite_loss_is_divergence_until_the_losses_are_finite_again():
+    monitor = HealthMonitor()
+    assert feed(monitor, [{"loss/d": 0.5, "loss/g": math.inf}]) == ["divergence"]
+    assert feed(monitor, [{"eval/fid": 90.0}]) == ["divergence"]  # an evaluation does not clear it
+    assert feed(monitor, [{"loss/d": 0.5, "loss/g": 0.7}]) == []
 
 
 def test_the_bar_and_the_final_table_show_the_warnings():

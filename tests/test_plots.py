@@ -26,6 +26,17 @@ def test_a_resumed_run_reads_each_step_once_with_the_new_values(tmp_path):
     assert [value for _, value in history["loss/d"]] == [1.0] * 5 + [2.0] * 7
 
 
+def test_a_tag_that_a_resume_emptied_is_left_out(tmp_path):
+    writer = SummaryWriter(log_dir=str(tmp_path))
+    writer.add_scalar("loss/d", 1.0, 1)
+    writer.add_scalar("eval/fid", 90.0, 8)
+    writer.close()
+    write_events(tmp_path, range(6, 7), purge_step=6)  # resumed from step 5: the FID at step 8 is gone
+    history = read_scalars(tmp_path)
+    assert "eval/fid" not in history and history["loss/d"][0] == (1, 1.0)
+    assert write_training_plots(history, tmp_path / "plots.png") is not None
+
+
 def test_the_plot_has_a_panel_per_kind_of_figure(tmp_path):
     history = {
         "loss/d": [(1, 1.2), (2, 1.1)], "loss/g": [(1, 0.7), (2, 0.8)],
