@@ -153,6 +153,10 @@ class ModelConfig:
     name: str = MISSING  # model family registry key
     image_size: int = ranged(32, low=8, high=1024)  # the data is resized to it; some networks take only some sizes
     spectral_norm: bool = False  # spectral normalisation of every layer of D: bounds D's slope, steadies training
+    ema: bool = False  # keep a moving average of G's weights; grids, gan-sample and metrics draw from it (smoother, usually better samples)
+    ema_half_life: float = ranged(10_000.0, low=1, high=1e12)  # ema: images after which an old weight's share of the average halves
+    ema_decay: Optional[float] = ranged(None, low=0, low_open=True, high=1, high_open=True, example=0.999)  # ema: the per-step decay instead of ema_half_life
+    ema_rampup: float = ranged(0.05, low=0, high=1, zero_means="no ramp-up")  # ema: the half-life is at most this fraction of the images seen (StyleGAN2-ADA), so early weights fade
 
 
 class AugmentName(str, Enum):

@@ -22,6 +22,7 @@ from gan_cli.checkpoint import load_checkpoint
 from gan_cli.compose import compose_config
 from gan_cli.data import DataRequest, InMemoryImages, build_dataset
 from gan_cli.data.image_folder import list_images, load_image_folder
+from gan_cli.ema import averaged_generators, wants_averages
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, generate_samples
 from gan_cli.runtime import resolve_device
@@ -35,6 +36,7 @@ class EvalCommand:
     ckpt: Optional[str] = None  # a checkpoint written by gan-train: score samples drawn from it
     images: Optional[str] = None  # or a folder of images (with data=... for the real set)
     json: bool = False  # print one JSON object instead of a table
+    ema: Optional[bool] = None  # ckpt= trained with model.ema=true: score G's moving average (the default) or, with ema=false, the raw G
 
 
 @dataclass
@@ -118,7 +120,7 @@ def real_images(cfg: DictConfig, size: int) -> RealImages:
     return RealImages(dataset.images, dataset.labels, dataset.num_classes, describe_source(cfg.data))
 
 
-def evaluate_checkpoint(ckpt: str, overrides: list[str]) -> EvalReport:
+def evaluate_checkpoint(ckpt: str, overrides: list[str], ema: Optional[bool] = None) -> EvalReport:
     payload = load_checkpoint(ckpt)
     cfg = evaluation_config(payload["config"], overrides)
     family = family_from_checkpoint(payload, resolve_device(cfg.device.type))
@@ -127,9 +129,12 @@ def evaluate_checkpoint(ckpt: str, overrides: list[str]) -> EvalReport:
             f"model={payload['family']} translates images; gan-eval scores models that draw from noise. Its "
             "held-out scores are in the run's metrics.jsonl, and gan-sample input=DIR target=DIR scores a folder"
         )
+    averaged = wants_averages(family, ema)
     scorer = build_scorer(cfg.eval, real_images(cfg, payload["config"]["model"]["image_size"]))
-    images, labels = generate_samples(family, scorer.num_samples, scorer.seed, scorer.batch_size)
-    return EvalReport(scorer.score_images(images, labels), scorer.record(), f"{ckpt} (step {payload['step']})")
+    with averaged_generators(family, enabled=averaged) as swapped:
+        images, labels = generate_samples(family, scorer.num_samples, scorer.seed, scorer.batch_size)
+    weights = ", moving average" if swapped else ""
+    return EvalReport(scorer.score_images(images, labels), scorer.record(), f"{ckpt} (step {payload['step']}{weights})")
 
 
 def folder_image_size(folder: Path) -> int:
@@ -160,5 +165,5 @@ def evaluate(command: EvalCommand, overrides: list[str]) -> EvalReport:
     if (command.ckpt is None) == (command.images is None):
         raise UserError("give one of ckpt=PATH or images=DIR; e.g. gan-eval ckpt=outputs/.../checkpoints/last.pt")
     if command.ckpt is not None:
-        return evaluate_checkpoint(command.ckpt, overrides)
+        return evaluate_checkpoint(command.ckpt, overrides, command.ema)
     return evaluate_folder(command.images, overrides)

@@ -24,6 +24,9 @@ SAFE_CHANGES = (
     "train.keep_last",
     "train.nan_policy",
     "train.best_metric",
+    "model.ema_half_life",  # the average's weights mean the same under any half-life
+    "model.ema_decay",
+    "model.ema_rampup",
     "optimizer.lr",
     "optimizer.lr_g",
     "optimizer.lr_d",

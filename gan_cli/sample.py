@@ -35,6 +35,7 @@ from gan_cli.artifacts import image_grid, save_individual, save_png, to_pil
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data.memory import to_unit_range
 from gan_cli.config import DeviceType
+from gan_cli.ema import attach_averages, averaged_generators, wants_averages
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.translation import TranslationFamily
@@ -89,6 +90,7 @@ class SampleConfig:
     span: Optional[float] = ranged(None, low=0, low_open=True, high=100, example=3)  # walk: values from -span to span; default 3 (Gaussian prior) or 1 (uniform)
     rows: int = ranged(8, low=1, high=1024)  # walk and arithmetic: base latents, one row each (label=all: one row per class instead)
     pool: int = ranged(1000, low=1, high=100_000)  # arithmetic: samples scored to find the heavy and light groups
+    ema: Optional[bool] = None  # checkpoints trained with model.ema=true draw from G's moving average; ema=false draws from the raw G
 
 
 def family_from_checkpoint(payload: dict[str, Any], device: torch.device) -> Family:
@@ -97,6 +99,7 @@ def family_from_checkpoint(payload: dict[str, Any], device: torch.device) -> Fam
     cfg = OmegaConf.create(payload["config"])
     data = DataInfo(**{**payload["data_info"], "fields": tuple(payload["data_info"]["fields"])})
     family = FAMILIES.get(payload["family"])(cfg.model, data, cfg.loss, cfg.train.d_steps)
+    attach_averages(family, cfg.model, cfg.train.batch_size)
     for name, state in payload["networks"].items():
         family.networks[name].load_state_dict(state)
     family.networks.to(device).eval()
@@ -345,7 +348,8 @@ def sample(cfg: SampleConfig, report: Callable[[str], None] = print) -> list[Pat
     family = family_from_checkpoint(payload, resolve_device(cfg.device))
     mode = resolve_mode(cfg, family, payload["family"])
     out = Path(cfg.out).expanduser() if cfg.out else default_output(ckpt)
-    if mode is SampleMode.translate:
-        return sample_translate(family, cfg, out, payload["config"]["data"].get("direction", "AtoB"), report)
-    label = resolve_label(family, cfg.label, payload["family"])
-    return MODES[mode](family, cfg, out, label)
+    with averaged_generators(family, enabled=wants_averages(family, cfg.ema)):
+        if mode is SampleMode.translate:
+            return sample_translate(family, cfg, out, payload["config"]["data"].get("direction", "AtoB"), report)
+        label = resolve_label(family, cfg.label, payload["family"])
+        return MODES[mode](family, cfg, out, label)

@@ -18,6 +18,7 @@ from gan_cli.checkpoint import load_checkpoint
 from gan_cli.augment import augment_inputs, parse_policy
 from gan_cli.config import AugmentName, NanPolicy, check_config, learning_rates
 from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
+from gan_cli.ema import attach_averages, update_averages
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.base import Phase, Scalars, gradient_norm_name
@@ -40,6 +41,7 @@ def build_family(model_cfg, data: DataInfo, cfg: DictConfig) -> Family:
     load_families()
     family = FAMILIES.get(model_cfg.name)(model_cfg, data, cfg.loss, cfg.train.d_steps)
     family.adversarial.r1 = R1Penalty(cfg.regularizer.r1_gamma, cfg.regularizer.r1_every)
+    attach_averages(family, model_cfg, cfg.train.batch_size)
     if AugmentName(cfg.augment.name) is AugmentName.diffaugment:
         augment_critics(family, cfg.augment.policy)
     return family
@@ -165,6 +167,7 @@ def train_step(run: TrainingRun) -> Scalars:
                 continue
             scalars.update(phase_scalars)
             scalars[gradient_norm_name(phase)] = gradient_norm
+    update_averages(run.family)
     return scalars
 
 

@@ -16,6 +16,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from gan_cli.artifacts import append_json_line, image_grid, keep_json_lines_until, save_png, write_gif, write_json
 from gan_cli.checkpoint import remove_stale_temporaries
+from gan_cli.ema import averaged_generators
 from gan_cli.errors import UserError
 from gan_cli.families.base import THROUGHPUT, Scalars
 from gan_cli.health import HealthMonitor
@@ -163,7 +164,8 @@ class Upkeep:
                 self.writer.add_scalar(f"lr/{name}", optimizer.param_groups[0]["lr"], self.run.step)
 
     def save_grid(self) -> Path:
-        grid = image_grid(generate_grid_images(self.run.family, self.run.grid), self.run.grid.nrow)
+        with averaged_generators(self.run.family):
+            grid = image_grid(generate_grid_images(self.run.family, self.run.grid), self.run.grid.nrow)
         with self.writing("a sample grid"):
             self.writer.add_image("samples", grid, self.run.step)
             return save_png(grid, self.run.sample_dir / f"step_{self.run.step:07d}.png")
@@ -172,12 +174,13 @@ class Upkeep:
         """Score samples against real images, or a translation family on its held-out pairs; log the
         figures and append them, with what produced them, to metrics.jsonl."""
         run = self.run
-        if run.scorer is not None:
-            self.evaluated = run.scorer.score_family(run.family)
-        elif run.heldout is not None:
-            self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size)
-        else:
-            return
+        with averaged_generators(run.family):
+            if run.scorer is not None:
+                self.evaluated = run.scorer.score_family(run.family)
+            elif run.heldout is not None:
+                self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size)
+            else:
+                return
         self.health.observe(run.step, self.evaluated)
         with self.writing("TensorBoard scalars"):
             for key, value in self.evaluated.items():

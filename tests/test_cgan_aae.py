@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import run_many
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data.idx import write_idx
 from gan_cli.data.memory import resize_uint8
@@ -278,17 +279,26 @@ BAD_SAMPLE_INPUTS = {
 }
 
 
+@pytest.fixture(scope="module")
+def bad_sample_results(cgan_run, aae_run, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """Every case of BAD_SAMPLE_INPUTS through the real gan-sample, side by side."""
+    base = tmp_path_factory.mktemp("bad_sample")
+    empty = empty_folder(base)
+    calls = {}
+    for index, (case, (which, args, _)) in enumerate(BAD_SAMPLE_INPUTS.items()):
+        ckpt = (cgan_run if which == "cgan" else aae_run) / "checkpoints" / "last.pt"
+        calls[case] = ("gan-sample", [f"ckpt={ckpt}", *(a.format(empty=empty) for a in args), f"out={base / str(index)}", "device=cpu"], base)
+    return run_many(calls)
+
+
 @pytest.mark.parametrize("case", list(BAD_SAMPLE_INPUTS))
-def test_bad_sample_input_is_one_line(case, cgan_run, aae_run, tmp_path):
-    which, args, expected = BAD_SAMPLE_INPUTS[case]
-    run = cgan_run if which == "cgan" else aae_run
-    args = [a.format(empty=empty_folder(tmp_path)) for a in args]
-    result = run_cli("gan-sample", [f"ckpt={run / 'checkpoints' / 'last.pt'}", *args, f"out={tmp_path}", "device=cpu"])
+def test_bad_sample_input_is_one_line(case, bad_sample_results):
+    result = bad_sample_results[case]
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gan-sample: error:"), result.stderr
-    assert expected in lines[0]
+    assert BAD_SAMPLE_INPUTS[case][2] in lines[0]
 
 
 def test_cgan_on_unlabeled_data_is_one_line(tmp_path):

@@ -1,11 +1,12 @@
-"""The adversarial losses and D's stabilizers: values and gradient signs on tiny cases, the gradient
+"""The adversarial losses and the stabilizers: values and gradient signs on tiny cases, the gradient
 penalty on critics whose gradient is known, spectral norm's bound, and each training every family
-through the CLI."""
+through the CLI (generator EMA's own unit tests are in test_ema.py)."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,17 +85,18 @@ def test_lazy_r1_is_due_every_n_d_steps_and_logged_then():
 
 
 TRAINED = {  # every family once, every option at least once; the name lists the options
-    "dcgan-wgan_gp-sn-diffaugment": (
-        TINY_FAMILIES["dcgan"], ["loss=wgan_gp", "model.d_norm=layer", "model.spectral_norm=true", "augment=diffaugment"]
+    "dcgan-wgan_gp-sn-diffaugment-ema": (
+        TINY_FAMILIES["dcgan"],
+        ["loss=wgan_gp", "model.d_norm=layer", "model.spectral_norm=true", "augment=diffaugment", "model.ema=true"],
     ),
     "cgan-hinge-r1": (TINY_FAMILIES["cgan"], ["loss=hinge", "regularizer.r1_gamma=10", "regularizer.r1_every=2"]),
-    "aae-wgan_gp-sn": (TINY_FAMILIES["aae"], ["loss=wgan_gp", "model.spectral_norm=true"]),
+    "aae-wgan_gp-sn-ema": (TINY_FAMILIES["aae"], ["loss=wgan_gp", "model.spectral_norm=true", "model.ema=true"]),
     "gan-hinge-diffaugment": (TINY_FAMILIES["gan"], ["loss=hinge", "augment=diffaugment", "augment.policy=translation"]),
     "pix2pix-wgan_gp-r1-diffaugment": (
         TINY_FAMILIES["pix2pix"],
         ["loss=wgan_gp", "model.norm=instance", "regularizer.r1_gamma=1", "regularizer.r1_every=1", "augment=diffaugment"],
     ),
-    "cyclegan-hinge-sn": (TINY_FAMILIES["cyclegan"], ["loss=hinge", "model.spectral_norm=true"]),
+    "cyclegan-hinge-sn-ema": (TINY_FAMILIES["cyclegan"], ["loss=hinge", "model.spectral_norm=true", "model.ema=true"]),
 }
 
 
@@ -123,14 +125,32 @@ def test_every_family_trains_with_each_stabilizer(name, loss_runs):
 
 
 def test_spectral_norm_reaches_every_d_and_no_g_and_the_checkpoint_samples(loss_runs, tmp_path):
-    for name, critics in (("dcgan-wgan_gp-sn-diffaugment", ["D"]), ("cyclegan-hinge-sn", ["D_target", "D_input"]), ("aae-wgan_gp-sn", ["D"])):
+    for name, critics in (("dcgan-wgan_gp-sn-diffaugment-ema", ["D"]), ("cyclegan-hinge-sn-ema", ["D_target", "D_input"]), ("aae-wgan_gp-sn-ema", ["D"])):
         run_dir = loss_runs[name][1]
         networks = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["networks"]
         for network, weights in networks.items():
             normalised = any(".parametrizations.weight.original" in key for key in weights)
             assert normalised == (network in critics), (name, network)
-    result = run_cli("gan-sample", f"ckpt={loss_runs['dcgan-wgan_gp-sn-diffaugment'][1] / 'checkpoints' / 'last.pt'}", f"out={tmp_path}", cwd=tmp_path)
-    assert result.returncode == 0 and list(tmp_path.glob("*.png")), describe(result)
+
+
+def test_each_generator_has_its_moving_average_and_gan_sample_draws_from_it_unless_told(loss_runs, tmp_path):
+    for name, generators in (("dcgan-wgan_gp-sn-diffaugment-ema", {"G"}), ("cyclegan-hinge-sn-ema", {"G", "F"}), ("aae-wgan_gp-sn-ema", {"E", "G"})):
+        networks = torch.load(loss_runs[name][1] / "checkpoints" / "last.pt", weights_only=True)["networks"]
+        assert {n.removesuffix("_ema") for n in networks if n.endswith("_ema")} == generators, name
+        assert int(networks["G_ema"]["n_averaged"]) == 6  # one update per training step
+    ckpt = loss_runs["dcgan-wgan_gp-sn-diffaugment-ema"][1] / "checkpoints" / "last.pt"
+    plain = loss_runs["cgan-hinge-r1"][1] / "checkpoints" / "last.pt"
+    calls = {
+        "average": ("gan-sample", [f"ckpt={ckpt}", f"out={tmp_path / 'average'}"], tmp_path),
+        "raw": ("gan-sample", [f"ckpt={ckpt}", f"out={tmp_path / 'raw'}", "ema=false"], tmp_path),
+        "missing": ("gan-sample", [f"ckpt={plain}", f"out={tmp_path / 'missing'}", "ema=true"], tmp_path),
+    }
+    results = run_many(calls)
+    assert results["average"].returncode == 0 and results["raw"].returncode == 0, describe(results["raw"])
+    average, raw = (tmp_path / folder / "grid_seed0.png" for folder in ("average", "raw"))
+    assert average.read_bytes() != raw.read_bytes()
+    missing = results["missing"]
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "model.ema=true" in missing.stderr, describe(missing)
 
 
 def test_a_spectrally_normalised_layer_has_a_largest_singular_value_near_one():
@@ -145,7 +165,7 @@ def test_a_spectrally_normalised_layer_has_a_largest_singular_value_near_one():
 
 
 def test_wgan_gp_takes_five_critic_steps_unless_told(loss_runs):
-    saved = torch.load(loss_runs["dcgan-wgan_gp-sn-diffaugment"][1] / "checkpoints" / "last.pt", weights_only=True)
+    saved = torch.load(loss_runs["dcgan-wgan_gp-sn-diffaugment-ema"][1] / "checkpoints" / "last.pt", weights_only=True)
     assert saved["config"]["train"]["d_steps"] == 5 and saved["config"]["loss"]["gp_weight"] == 10.0
 
 
@@ -155,16 +175,24 @@ BAD = {
     "unknown-loss": (["loss=wgan"], "unknown loss 'wgan'", "wgan_gp"),
     "diffaugment-on-codes": (["model=aae", "augment=diffaugment"], "model=aae's D sees latent codes", "drop augment="),
     "unknown-transform": (["augment=diffaugment", "augment.policy='color,zoom'"], "unknown transform 'zoom'", "color, translation, cutout"),
+    "ema-decay": (["model.ema=true", "model.ema_decay=1"], "model.ema_decay=1.0 must be in (0, 1)", "model.ema_decay=0.999"),
 }
 
 
+@pytest.fixture(scope="module")
+def bad_choice_results(tmp_path_factory) -> tuple[dict, Path]:
+    """Every case of BAD through the real gan-train, side by side; each has its own run directory."""
+    base = tmp_path_factory.mktemp("bad_choices")
+    return run_many({case: ("gan-train", [*BAD[case][0], f"hydra.run.dir={base / case}"], base) for case in BAD}), base
+
+
 @pytest.mark.parametrize("case", BAD)
-def test_each_bad_loss_choice_is_one_line(case, tmp_path):
-    args, *expected = BAD[case]
-    result = run_cli("gan-train", *args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+def test_each_bad_loss_choice_is_one_line(case, bad_choice_results):
+    results, base = bad_choice_results
+    result, expected = results[case], BAD[case][1:]
     assert result.returncode == 2 and result.stderr.count("\n") == 1, describe(result)
     assert all(text in result.stderr for text in expected), describe(result)
-    assert not (tmp_path / "run").exists()
+    assert not (base / case).exists()
 
 
 def test_help_says_what_each_loss_does_and_when_to_use_it(tmp_path):

@@ -66,8 +66,8 @@ LAZY_R1 = ["regularizer.r1_gamma=1", "regularizer.r1_every=3"]  # due at D steps
 
 @pytest.mark.parametrize(
     ("model", "options"),
-    [("dcgan", []), ("gan", []), ("dcgan", STABILIZED), ("dcgan", LAZY_R1), ("dcgan", ["augment=diffaugment"])],
-    ids=["dcgan", "gan", "dcgan-sn-wgan_gp", "dcgan-lazy-r1", "dcgan-diffaugment"],
+    [("dcgan", []), ("gan", []), ("dcgan", STABILIZED), ("dcgan", LAZY_R1), ("dcgan", ["augment=diffaugment", "model.ema=true"])],
+    ids=["dcgan", "gan", "dcgan-sn-wgan_gp", "dcgan-lazy-r1", "dcgan-diffaugment-ema"],
 )
 def test_resume_is_bit_exact(model, options, fake_mnist_root, tmp_path):
     """N steps straight equals N/2, stop, resume N/2: the same weights and optimizer states, bit for bit."""

@@ -107,7 +107,15 @@ class Family(ABC):
 
     def critic_names(self) -> list[str]:
         """The networks D's optimizer trains: the ones the stabilizers of D act on."""
-        return [name for spec in self.optimizers().values() if spec.role == "d" for name in spec.networks]
+        return self.role_networks("d")
+
+    def generator_names(self) -> list[str]:
+        """The networks G's optimizers train (with the AAE's encoder): the ones generator EMA averages."""
+        return self.role_networks("g")
+
+    def role_networks(self, role: str) -> list[str]:
+        names = [name for spec in self.optimizers().values() if spec.role == role for name in spec.networks]
+        return list(dict.fromkeys(names))
 
     def check_loss(self, model: str) -> None:
         """The gradient penalty is per image; BatchNorm in D ties each image's score to the batch."""
