@@ -12,7 +12,6 @@ prints D(G(z)) and G's gradient norm over the first steps and draws both curves 
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -23,18 +22,12 @@ from matplotlib.figure import Figure
 from rich.console import Console
 
 from gan_cli.compose import compose_config
+from gan_cli.machine import cpu_model
 from gan_cli.plots import History, read_scalars
 from gan_cli.train import train
 
 LOSSES = ("saturating", "non_saturating")
 CURVES = {"d/fake": "D(G(z))", "grad_norm/g": "‖∇G‖ (G's gradient norm)"}
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def train_with(loss: str, steps: int, folder: Path) -> History:

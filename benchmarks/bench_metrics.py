@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -24,16 +23,10 @@ from omegaconf import OmegaConf
 
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.evaluate import evaluation_config, real_images
+from gan_cli.machine import cpu_model
 from gan_cli.metrics.quality import build_scorer, generate_samples
 from gan_cli.runtime import resolve_device
 from gan_cli.sample import family_from_checkpoint
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def reference_rows(cfg, size: int, count: int) -> dict[str, torch.Tensor]:

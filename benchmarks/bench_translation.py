@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from bench_speed import cpu_flags, cpu_model, load_average
 from gan_cli.compose import compose_config
 from gan_cli.data import DataRequest, build_dataset
+from gan_cli.machine import cpu_flags, cpu_model, load_average
 from gan_cli.metrics.translation import TranslationScores
 from gan_cli.train import train
 
