@@ -1,21 +1,23 @@
-"""Speed benchmark: gan-cli's DCGAN runner against the canonical pytorch/examples DCGAN loop, on the CPU.
+"""Speed benchmark: gan-cli's DCGAN runner against the canonical pytorch/examples DCGAN loop.
 
 Both train the same networks (``ConvGenerator``/``ConvDiscriminator``, nz=100, ngf=ndf=64) on MNIST at
-32x32 with batch 128. The runner goes through the real core (``compose_config`` → ``build_run`` →
-``train_step``), once in fp32 and once with bf16 autocast. The canonical loop is dcgan/main.py's:
-a torchvision ``MNIST`` dataset with PIL transforms behind a two-worker ``DataLoader``, fp32, contiguous.
+32x32 (or ``--image-size 64``) with batch 128, on the CPU or a CUDA GPU (``--device``). The runner goes
+through the real core (``compose_config`` → ``build_run`` → ``train_step``) in each setting of
+``RUNNER_SETTINGS``: fp32, bf16 autocast and gan-train's default ``device.precision=auto``, each with
+and without ``torch.compile``. The canonical loop is dcgan/main.py's: a torchvision ``MNIST`` dataset
+with PIL transforms behind a two-worker ``DataLoader``, fp32, contiguous.
 
 Every figure printed is measured in this process: throughput (images/s, data loading included), the
-runner/canonical ratio against the project's 1.4x target, the FLOPs of one training step counted with
-``FlopCounterMode``, and the achieved FLOP/s as a share of this machine's measured matmul peak.
+runner/canonical ratio against the project's targets, the time the first steps took (torch.compile's
+work), the time a demo-length run (2000 steps) would take with it, the FLOPs of one training step
+counted with ``FlopCounterMode``, and the achieved FLOP/s as a share of the measured matmul peak.
 
-    .venv/bin/python benchmarks/bench_speed.py [--steps N] [--warmup N] [--data-root DIR] [--quick]
+    .venv/bin/python benchmarks/bench_speed.py [--steps N] [--warmup N] [--device cpu|cuda] [--image-size 32|64] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import tempfile
@@ -23,28 +25,48 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 import torchvision
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
+from rich.console import Console
 from torchvision import transforms
 
 from gan_cli.compose import compose_config
 from gan_cli.data.mnist import load_mnist
 from gan_cli.errors import UserError
+from gan_cli.machine import cpu_flags, cpu_model, cuda_model, load_average
 from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
 from gan_cli.train import TrainingRun, build_run, train_step
 
-IMAGE_SIZE = 32
 BATCH_SIZE = 128
 NZ, NGF, NDF, CHANNELS = 100, 64, 64, 1
 LR, BETAS = 2e-4, (0.5, 0.999)
 LOADER_WORKERS = 2  # dcgan/main.py's --workers default is 2
-TARGET_RATIO = 1.4  # the project's target: the runner trains at least 1.4x as fast as the canonical loop
-PRECISIONS = ("fp32", "bf16")
+DEMO_STEPS = 2000  # gan-train's default train.steps: what a compile has to pay for itself over
 PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class RunnerSetting:
+    """One way of running gan-train's step, and the target (× canonical) it has, if any."""
+
+    name: str
+    precision: str
+    compile: str
+    target: Optional[float] = None
+
+
+RUNNER_SETTINGS = (
+    RunnerSetting("runner fp32", "fp32", "false", target=1.4),
+    RunnerSetting("runner bf16", "bf16", "false"),
+    RunnerSetting("runner fp32 + compile", "fp32", "true"),
+    RunnerSetting("runner bf16 + compile", "bf16", "true"),
+    RunnerSetting("runner default (auto)", "auto", "auto", target=1.8),  # 1.8x: on CPUs with bf16 units; 3x on GPUs
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,20 @@ class Measurement:
     batch_size: int
     seconds: float
     flops_per_image: float  # convolutions and matmuls, forward and backward, as FlopCounterMode counts them
+    warmup_seconds: float  # the warm-up steps, torch.compile's work included
+    warmup_steps: int
+    peak_precision: str = "fp32"  # the matmul peak it is compared with
+    note: str = ""  # what precision=auto and compile=auto chose
+
+    @property
+    def start_up_seconds(self) -> float:
+        """What the first steps cost beyond steady-state steps: oneDNN's kernel choice, torch.compile."""
+        return max(0.0, self.warmup_seconds - self.warmup_steps * self.seconds / self.steps)
+
+    @property
+    def demo_seconds(self) -> float:
+        """A demo-length run's training time at this speed, the start-up included."""
+        return self.start_up_seconds + DEMO_STEPS * self.seconds / self.steps
 
     @property
     def images_per_s(self) -> float:
@@ -80,15 +116,25 @@ class Measurement:
         return self.flops_per_image * self.images_per_s
 
 
-def measure(name: str, step: Callable[[], object], settings: Settings) -> Measurement:
-    """Run ``settings.warmup`` untimed steps, time ``settings.steps`` steps, then count one more step's FLOPs."""
+def measure(name: str, step: Callable[[], object], settings: Settings, peak_precision: str = "fp32", note: str = "") -> Measurement:
+    """Time ``settings.warmup`` warm-up steps, then ``settings.steps`` steps, then count one more step's FLOPs."""
+    start = time.perf_counter()
     for _ in range(settings.warmup):
         step()
+    synchronize()
+    warmup_seconds = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(settings.steps):
         step()
+    synchronize()
     seconds = time.perf_counter() - start
-    return Measurement(name, settings.steps, BATCH_SIZE, seconds, count_flops(step) / BATCH_SIZE)
+    flops = count_flops(step) / BATCH_SIZE
+    return Measurement(name, settings.steps, BATCH_SIZE, seconds, flops, warmup_seconds, settings.warmup, peak_precision, note)
+
+
+def synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def count_flops(step: Callable[[], object]) -> int:
@@ -101,40 +147,40 @@ def count_flops(step: Callable[[], object]) -> int:
 # ---------------------------------------------------------------------------------------------- runner
 
 
-def runner_overrides(data_root: Path, precision: str) -> list[str]:
+def runner_overrides(data_root: Path, setting: RunnerSetting, options: "Options") -> list[str]:
     """The gan-train overrides of the benchmarked configuration."""
     return [
         "model=dcgan",
-        f"model.image_size={IMAGE_SIZE}",
+        f"model.image_size={options.image_size}",
         f"model.ngf={NGF}",
         f"model.ndf={NDF}",
         "data=mnist",
         f"data.root={data_root}",
         f"train.batch_size={BATCH_SIZE}",
-        "device=cpu",
-        f"device.precision={precision}",
+        f"device={options.device}",
+        f"device.precision={setting.precision}",
+        f"device.compile={setting.compile}",
+        "eval.enabled=false",
     ]
 
 
-def build_runner(data_root: Path, precision: str, run_dir: Path) -> TrainingRun:
-    """A training run built by gan-cli's own core, exactly as gan-train builds it."""
-    return build_run(compose_config(runner_overrides(data_root, precision)), run_dir)
-
-
-def measure_runner(data_root: Path, precision: str, settings: Settings) -> Measurement:
-    """``train_step`` at the given precision, in-memory batches included."""
+def measure_runner(data_root: Path, setting: RunnerSetting, options: "Options") -> Measurement:
+    """``train_step`` in one setting, in-memory batches included."""
     with tempfile.TemporaryDirectory(prefix="bench-run-") as run_dir:
-        run = build_runner(data_root, precision, Path(run_dir))
-        return measure(f"runner {precision}", lambda: train_step(run), settings)
+        cfg = compose_config(runner_overrides(data_root, setting, options))
+        run = build_run(cfg, Path(run_dir), console=Console(quiet=True))
+        precision = run.runtime.precision.value
+        note = f"{precision}{', compiled' if run.compiled else ''}" if "auto" in (setting.precision, setting.compile) else ""
+        return measure(setting.name, lambda: train_step(run), options.settings, "bf16" if precision != "fp32" else "fp32", note)
 
 
 # ------------------------------------------------------------------------------------------- canonical
 
 
-def canonical_dataset(data_root: Path) -> torchvision.datasets.MNIST:
+def canonical_dataset(data_root: Path, image_size: int) -> torchvision.datasets.MNIST:
     """dcgan/main.py's MNIST: PIL images resized and normalised to [-1, 1] one by one."""
     transform = transforms.Compose(
-        [transforms.Resize(IMAGE_SIZE), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]
+        [transforms.Resize(image_size), transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))]
     )
     return torchvision.datasets.MNIST(str(data_root), train=True, download=False, transform=transform)
 
@@ -148,30 +194,31 @@ def endless(loader: DataLoader) -> Iterator:
 class CanonicalDCGAN:
     """The training loop of pytorch/examples dcgan/main.py, on gan-cli's network classes."""
 
-    def __init__(self, data_root: Path):
+    def __init__(self, data_root: Path, image_size: int, device: torch.device, widths: tuple[int, int] = (NGF, NDF)):
         loader = DataLoader(
-            canonical_dataset(data_root),
+            canonical_dataset(data_root, image_size),
             batch_size=BATCH_SIZE,
             shuffle=True,
             num_workers=LOADER_WORKERS,
             drop_last=True,
         )
         self.batches = endless(loader)
-        self.net_g = ConvGenerator(NZ, NGF, CHANNELS, IMAGE_SIZE)
-        self.net_d = ConvDiscriminator(NDF, CHANNELS, IMAGE_SIZE)
+        self.device = device
+        self.net_g = ConvGenerator(NZ, widths[0], CHANNELS, image_size).to(device)
+        self.net_d = ConvDiscriminator(widths[1], CHANNELS, image_size).to(device)
         self.criterion = nn.BCEWithLogitsLoss()
         self.optimizer_g = torch.optim.Adam(self.net_g.parameters(), lr=LR, betas=BETAS)
         self.optimizer_d = torch.optim.Adam(self.net_d.parameters(), lr=LR, betas=BETAS)
 
     def step(self) -> None:
         """(1) maximise log D(x) + log(1 - D(G(z))), then (2) maximise log D(G(z))."""
-        real, _ = next(self.batches)
+        real = next(self.batches)[0].to(self.device)
         batch_size = real.size(0)
         self.net_d.zero_grad()
-        label = torch.full((batch_size,), 1.0, dtype=real.dtype)
+        label = torch.full((batch_size,), 1.0, dtype=real.dtype, device=self.device)
         error_d_real = self.criterion(self.net_d(real), label)
         error_d_real.backward()
-        fake = self.net_g(torch.randn(batch_size, NZ, 1, 1))
+        fake = self.net_g(torch.randn(batch_size, NZ, 1, 1, device=self.device))
         label.fill_(0.0)
         error_d_fake = self.criterion(self.net_d(fake.detach()), label)
         error_d_fake.backward()
@@ -184,112 +231,100 @@ class CanonicalDCGAN:
         self.optimizer_g.step()
 
 
-def measure_canonical(data_root: Path, settings: Settings) -> Measurement:
+def measure_canonical(data_root: Path, options: "Options") -> Measurement:
     """The canonical loop, its DataLoader (PIL images, resize, two workers) included."""
-    return measure("canonical fp32", CanonicalDCGAN(data_root).step, settings)
+    loop = CanonicalDCGAN(data_root, options.image_size, torch.device(options.device))
+    return measure("canonical fp32", loop.step, options.settings)
 
 
 # ----------------------------------------------------------------------------------------------- machine
 
 
-def measure_matmul_peak(dtype: torch.dtype, settings: Settings) -> float:
+def measure_matmul_peak(dtype: torch.dtype, settings: Settings, device: str) -> float:
     """Best FLOP/s of several square ``torch.mm`` calls: the practical compute ceiling for ``dtype``."""
     n = settings.matmul_size
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    torch.mm(a, b)  # warm-up: first-call dispatch and oneDNN/AMX kernel selection
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)  # warm-up: first-call dispatch and oneDNN/AMX (or cuBLAS) kernel selection
     best = float("inf")
     for _ in range(settings.matmul_repeats):
+        synchronize()
         start = time.perf_counter()
         torch.mm(a, b)
+        synchronize()
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> str:
-    """The CPU features that decide bf16 speed (AMX tiles, AVX-512 bf16), as far as /proc/cpuinfo tells."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    wanted = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-    return " ".join(flag for flag in wanted if flag in flags) or "none of avx512f/avx512_bf16/amx"
-
-
-def load_average() -> str:
-    """The 1-minute load average against the core count: above the cores, other work shares the CPU."""
-    try:
-        return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    except OSError:
-        return "unknown"
-
-
-def machine_lines() -> list[str]:
-    return [
+def machine_lines(device: str) -> list[str]:
+    lines = [
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, Python {platform.python_version()}",
         f"CPU: {cpu_model()} ({cpu_flags()}); torch capability {torch.backends.cpu.get_cpu_capability()}",
         f"threads: {torch.get_num_threads()} (torch default), interop {torch.get_num_interop_threads()}; "
         f"load average {load_average()}",
     ]
+    if device == "cuda":
+        lines.append(f"GPU: {cuda_model(torch.device('cuda'))}, CUDA {torch.version.cuda}")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------- report
 
 
 @dataclass(frozen=True)
+class Options:
+    settings: Settings
+    device: str
+    image_size: int
+
+
+@dataclass(frozen=True)
 class Results:
     """Everything measured, ready to print."""
 
-    runner: dict[str, Measurement]  # by precision
+    runner: list[Measurement]  # in RUNNER_SETTINGS order
     canonical: Measurement
     peaks: dict[str, float]  # matmul FLOP/s by precision
 
+    def ratio(self, run: Measurement) -> float:
+        return run.images_per_s / self.canonical.images_per_s
 
-def ratio(results: Results, precision: str) -> float:
-    return results.runner[precision].images_per_s / results.canonical.images_per_s
-
-
-def rows(results: Results) -> list[tuple[Measurement, str, float]]:
-    """(measurement, precision of the peak it is compared with, its speed as a multiple of the canonical loop)."""
-    table = [(results.runner[p], p, ratio(results, p)) for p in PRECISIONS]
-    return table + [(results.canonical, "fp32", 1.0)]
+    def rows(self) -> list[tuple[Measurement, Optional[float]]]:
+        """(measurement, its target as a multiple of the canonical loop)."""
+        targets = [setting.target for setting in RUNNER_SETTINGS]
+        return [*zip(self.runner, targets), (self.canonical, None)]
 
 
-def print_details(results: Results, settings: Settings) -> None:
-    print(f"\nTimed {settings.steps} steps after {settings.warmup} warm-up steps, batch {BATCH_SIZE}, 32x32 MNIST.")
-    for run, peak_precision, _ in rows(results):
+def verdict(results: Results, run: Measurement, target: Optional[float]) -> str:
+    if target is None:
+        return "—"
+    return f"{'yes' if results.ratio(run) >= target else 'no'} (≥ {target}×)"
+
+
+def print_details(results: Results, options: Options) -> None:
+    print(f"\nTimed {options.settings.steps} steps after {options.settings.warmup} warm-up steps, batch {BATCH_SIZE}, "
+          f"{options.image_size}x{options.image_size} MNIST, on {options.device}.")
+    for run, target in results.rows():
+        chose = f" [auto chose {run.note}]" if run.note else ""
         print(
-            f"  {run.name:<15} {run.images_per_s:8.1f} images/s  {run.ms_per_step:7.1f} ms/step  "
-            f"{run.flops_per_image / 1e6:6.1f} MFLOP/image  {run.flops_per_s / 1e9:6.1f} GFLOP/s  "
-            f"{100 * run.flops_per_s / results.peaks[peak_precision]:5.1f}% of {peak_precision} matmul peak"
+            f"  {run.name:<24} {run.images_per_s:8.1f} images/s  {run.ms_per_step:7.1f} ms/step  "
+            f"start-up {run.start_up_seconds:5.1f} s  {DEMO_STEPS} steps {run.demo_seconds:6.0f} s  "
+            f"{run.flops_per_s / 1e9:6.1f} GFLOP/s  {100 * run.flops_per_s / results.peaks[run.peak_precision]:5.1f}% "
+            f"of {run.peak_precision} peak  {results.ratio(run):.2f}x canonical {verdict(results, run, target)}{chose}"
         )
-    print("Matmul peak: " + ", ".join(f"{p} {results.peaks[p] / 1e9:.0f} GFLOP/s" for p in PRECISIONS))
-    for precision in PRECISIONS:
-        value = ratio(results, precision)
-        verdict = "meets" if value >= TARGET_RATIO else "MISSES"
-        print(f"runner {precision} / canonical fp32 = {value:.2f}x: {verdict} the {TARGET_RATIO}x target")
+    print("Matmul peak: " + ", ".join(f"{p} {results.peaks[p] / 1e9:.0f} GFLOP/s" for p in PEAK_DTYPES))
 
 
 def markdown_table(results: Results) -> str:
     lines = [
-        "| loop | images/s | ms/step | × canonical | ≥ 1.4× | MFLOP/image | GFLOP/s | % of matmul peak |",
-        "|---|---:|---:|---:|:---:|---:|---:|---:|",
+        f"| loop | images/s | ms/step | × canonical | target met | start-up (s) | {DEMO_STEPS} steps (s) | MFLOP/image | % of matmul peak |",
+        "|---|---:|---:|---:|:---:|---:|---:|---:|---:|",
     ]
-    for run, peak_precision, value in rows(results):
-        meets = "—" if run is results.canonical else ("yes" if value >= TARGET_RATIO else "no")
+    for run, target in results.rows():
+        name = f"{run.name} → {run.note}" if run.note else run.name
         lines.append(
-            f"| {run.name} | {run.images_per_s:.1f} | {run.ms_per_step:.1f} | {value:.2f} | {meets} | "
-            f"{run.flops_per_image / 1e6:.1f} | {run.flops_per_s / 1e9:.1f} | "
-            f"{100 * run.flops_per_s / results.peaks[peak_precision]:.1f} ({peak_precision}) |"
+            f"| {name} | {run.images_per_s:.1f} | {run.ms_per_step:.1f} | {results.ratio(run):.2f} | "
+            f"{verdict(results, run, target)} | {run.start_up_seconds:.1f} | {run.demo_seconds:.0f} | "
+            f"{run.flops_per_image / 1e6:.1f} | {100 * run.flops_per_s / results.peaks[run.peak_precision]:.1f} ({run.peak_precision}) |"
         )
     return "\n".join(lines)
 
@@ -301,6 +336,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60, help="timed training steps per loop (default 60)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before timing (default 5)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--image-size", type=int, choices=(32, 64), default=32)
+    parser.add_argument("--only", help="comma-separated runner settings to time (default: all), e.g. 'runner fp32'")
     parser.add_argument(
         "--data-root",
         type=Path,
@@ -311,6 +349,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 1 or args.warmup < 0:
         parser.error("--steps must be at least 1 and --warmup at least 0")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA GPU is visible; use --device cpu")
     return args
 
 
@@ -329,34 +369,34 @@ def resolve_data_root(data_root: Path | None) -> Path:
     return data_root
 
 
-def run_all(data_root: Path, settings: Settings) -> Results:
+def run_all(data_root: Path, options: Options, only: Optional[str]) -> Results:
     """Every measurement, one after another in this process."""
-    runner = {}
-    for precision in PRECISIONS:
-        print(f"timing runner {precision} ...", flush=True)
-        runner[precision] = measure_runner(data_root, precision, settings)
+    chosen = [s for s in RUNNER_SETTINGS if only is None or s.name in only.split(",")]
+    runner = []
+    for setting in chosen:
+        print(f"timing {setting.name} ...", flush=True)
+        runner.append(measure_runner(data_root, setting, options))
     print("timing canonical fp32 ...", flush=True)
-    canonical = measure_canonical(data_root, settings)
+    canonical = measure_canonical(data_root, options)
     print("measuring the matmul peak ...", flush=True)
-    peaks = {p: measure_matmul_peak(PEAK_DTYPES[p], settings) for p in PRECISIONS}
+    peaks = {p: measure_matmul_peak(dtype, options.settings, options.device) for p, dtype in PEAK_DTYPES.items()}
     return Results(runner=runner, canonical=canonical, peaks=peaks)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = settings_from(args)
+    options = Options(settings_from(args), args.device, args.image_size)
     try:
         data_root = resolve_data_root(args.data_root)
     except UserError as error:
         print(f"bench_speed: {error}", file=sys.stderr)
         return 2
-    print("\n".join(machine_lines()))
+    print("\n".join(machine_lines(args.device)))
     print(f"data: {data_root}")
-    print("runner: gan-train " + " ".join(runner_overrides(data_root, "{fp32,bf16}")))
-    results = run_all(data_root, settings)
-    print_details(results, settings)
+    results = run_all(data_root, options, args.only)
+    print_details(results, options)
     print("\n" + markdown_table(results))
-    print("\n" + "; ".join(machine_lines()))
+    print("\n" + "; ".join(machine_lines(args.device)))
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
@@ -19,8 +21,9 @@ from gan_cli.data import TrainingData
 from gan_cli.errors import UserError
 from gan_cli.help import train_help
 from gan_cli.preflight import check_command_line
+from gan_cli.shard import SINGLE_PROCESS, Shard
 from gan_cli.signals import TrainingInterrupted
-from gan_cli.sweep import JobResult
+from gan_cli.sweep import JOB_FAILURE, JobResult
 from gan_cli.train import train
 
 log = logging.getLogger("gan_cli")
@@ -46,18 +49,24 @@ def train_main() -> None:
         args, dataset = check_command_line(args)
     except UserError as error:
         fail("gan-train", str(error))
+    run_with_hydra(args, dataset)
+
+
+def run_with_hydra(args: list[str], dataset: Optional[TrainingData], shard: Shard = SINGLE_PROCESS) -> None:
+    """Hydra's entry point on checked arguments: it makes the run (or sweep) directory and runs the job(s)."""
     sys.argv = [sys.argv[0], *args]
-    hydra.main(config_path="conf", config_name="config", version_base="1.3")(training_job(dataset))()
+    hydra.main(config_path="conf", config_name="config", version_base="1.3")(training_job(dataset, shard))()
 
 
-def training_job(dataset: Optional[TrainingData]) -> Callable[[DictConfig], Any]:
+def training_job(dataset: Optional[TrainingData], shard: Shard = SINGLE_PROCESS) -> Callable[[DictConfig], Any]:
     """The function Hydra runs once per job, with the data already loaded for a single run."""
 
     def run_training_job(cfg: DictConfig):
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
+        share_cores(cfg, hydra_cfg.launcher)
         try:
-            summary = train(cfg, run_dir, dataset=dataset)
+            summary = train(cfg, run_dir, dataset=dataset, shard=shard)
             return JobResult(summary) if hydra_cfg.mode == RunMode.MULTIRUN else summary
         except TrainingInterrupted as interrupted:
             log.warning(str(interrupted))
@@ -66,10 +75,23 @@ def training_job(dataset: Optional[TrainingData]) -> Callable[[DictConfig], Any]
             log.error(str(error))
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 print(f"gan-train: job {hydra_cfg.job.num} failed: {error}", file=sys.stderr)
+                with contextlib.suppress(OSError):  # for the sweep table, when the job ran in another process
+                    (run_dir / JOB_FAILURE).write_text(f"{error}\n")
                 return JobResult({"status": "failed", "error": str(error)})
             fail("gan-train", str(error))
 
     return run_training_job
+
+
+def share_cores(cfg: DictConfig, launcher: DictConfig) -> None:
+    """Jobs that Hydra's joblib launcher runs side by side split the cores between them (unless
+    device.threads is set), rather than each starting a thread per core."""
+    if cfg.device.threads or "joblib" not in str(launcher.get("_target_", "")):
+        return
+    cores = os.cpu_count() or 1
+    jobs = launcher.get("n_jobs") or 1
+    jobs = max(1, cores + 1 + jobs) if jobs < 0 else jobs  # joblib's -1: one job per core, -2: all but one
+    cfg.device.threads = max(1, cores // jobs)
 
 
 def sample_main() -> None:

@@ -29,6 +29,7 @@ class GanLoss(str, Enum):
 
 
 class Precision(str, Enum):
+    auto = "auto"  # measured: bf16 where this CPU runs it faster (AMX, AVX512-BF16), else fp32; on CUDA bf16, or fp16 without it
     fp32 = "fp32"
     bf16 = "bf16"  # autocast; fast on CPUs with AMX and on Ampere+ GPUs
     fp16 = "fp16"  # autocast with a gradient scaler; CUDA only
@@ -79,6 +80,8 @@ class DataConfig:
     channels: int = ranged(3, choices=(1, 3))  # image_folder: 1 (grayscale) or 3 (RGB); MNIST ignores it
     split: str = "train"  # train or test, for datasets that have both
     limit: int = ranged(0, low=1, zero_means="all")  # use only the first N images (0 = all); handy for quick tries
+    memory_budget: float = ranged(0.0, low=1e-6, high=1e6, zero_means="half the free memory")  # image_folder: GiB the images may take in memory; a larger folder streams from disk
+    workers: int = ranged(2, low=0, high=64)  # image_folder, when streamed: processes decoding images ahead of training (0: in the training process)
 
 
 @dataclass
@@ -105,9 +108,13 @@ class OptimizerConfig:
 @dataclass
 class DeviceConfig:
     type: DeviceType = DeviceType.auto  # auto (CUDA if present, else CPU), cpu or cuda
-    precision: Precision = Precision.fp32  # fp32, bf16 (autocast) or fp16 (autocast + gradient scaler, CUDA)
+    precision: Precision = Precision.auto  # auto (the fastest format measured on this device), fp32, bf16 (autocast) or fp16 (autocast + gradient scaler, CUDA)
     threads: int = ranged(0, low=1, high=256, zero_means="torch's default")  # CPU threads for torch; 0 keeps torch's default (one per core)
     channels_last: bool = True  # NHWC memory layout; faster convolutions on CPU and tensor cores
+    sync_bn: bool = False  # data-parallel training on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm), not each process's share
+    dist_timeout: float = ranged(600.0, low=1, high=86400)  # data-parallel training: seconds to wait for the other processes (rendezvous, each collective)
+    compile: str = "auto"  # torch.compile the training step: true, false, or auto (where measured faster, compile time included)
+    cache_dir: str = "${oc.env:GAN_CLI_CACHE,\"~/.cache/gan-cli\"}"  # precision=auto's probe result for this machine; env GAN_CLI_CACHE moves it
 
 
 @dataclass
@@ -209,6 +216,18 @@ def check_config(cfg) -> None:
     check_ranges(cfg)
     check_grid_fits(cfg.train.num_samples, cfg.model.image_size)
     check_loss_keys(cfg.loss)
+    compile_setting(cfg.device.compile)
+
+
+COMPILE_CHOICES = ("auto", "true", "false")
+
+
+def compile_setting(value) -> str:
+    """device.compile as one of COMPILE_CHOICES (the command line hands true and false over as bools)."""
+    setting = str(value).lower()
+    if setting not in COMPILE_CHOICES:
+        raise UserError(f"device.compile={value} must be true, false or auto; e.g. device.compile=auto")
+    return setting
 
 
 def check_loss_keys(loss_cfg) -> None:

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from gan_cli.checkpoint import load_checkpoint
 from gan_cli.compose import compose_config
-from gan_cli.data import DataRequest, InMemoryImages, build_dataset
+from gan_cli.data import DataRequest, TranslationImages, build_dataset
 from gan_cli.data.image_folder import list_images, load_image_folder
 from gan_cli.ema import averaged_generators, wants_averages
 from gan_cli.errors import UserError, describe_os_error
@@ -115,9 +115,10 @@ def real_images(cfg: DictConfig, size: int) -> RealImages:
         dataset = build_dataset(cfg.data, DataRequest(size))
     except OSError as error:
         raise UserError(f"cannot read the data ({describe_os_error(error)}); check data.path and data.root") from None
-    if not isinstance(dataset, InMemoryImages):
+    if isinstance(dataset, TranslationImages):
         raise UserError(f"data={cfg.data.name} is translation data; gan-eval scores against a set of images, e.g. data=mnist")
-    return RealImages(dataset.images, dataset.labels, dataset.num_classes, describe_source(cfg.data))
+    images, labels = dataset.scoring_images()
+    return RealImages(images, labels, dataset.num_classes, describe_source(cfg.data))
 
 
 def evaluate_checkpoint(ckpt: str, overrides: list[str], ema: Optional[bool] = None) -> EvalReport:

@@ -34,7 +34,7 @@ def config_groups() -> dict[str, list[str]]:
     """Each group and its options, as shipped in the package (schema entries are internal)."""
     groups = {}
     for entry in sorted(resources.files(CONFIG_MODULE).iterdir(), key=lambda e: e.name):
-        if entry.is_dir() and not entry.name.startswith("_"):
+        if entry.is_dir() and not entry.name.startswith("_") and entry.name != "hydra":  # hydra/: presets of Hydra's own groups
             names = sorted(e.name[: -len(".yaml")] for e in entry.iterdir() if e.name.endswith(".yaml"))
             groups[entry.name] = names
     return groups

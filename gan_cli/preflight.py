@@ -25,7 +25,8 @@ from gan_cli.memory_budget import check_fits
 from gan_cli.resume import check_resume, override_key, resume_arguments
 from gan_cli.metrics.quality import check_scorer_inputs
 from gan_cli.run import resolve_best_metric
-from gan_cli.runtime import resolve_device, resolve_precision
+from gan_cli.precision import check_precision
+from gan_cli.runtime import resolve_device
 from gan_cli.train import build_family, load_dataset
 
 # Weights, their gradients and Adam's two moments: four copies of every parameter.
@@ -119,7 +120,7 @@ def check_model(cfg: DictConfig, dataset: TrainingData) -> None:
         check_scorer_inputs(cfg.eval, dataset.info().num_classes > 0)
     parameters = sum(p.numel() for p in family.networks.parameters())
     device = resolve_device(cfg.device.type)
-    resolve_precision(device, cfg.device.precision)
+    check_precision(device, cfg.device.precision)
     needed = parameters * BYTES_PER_PARAMETER
     if device.type != "cpu":  # on the CPU the data is already in memory; on a GPU it is copied there
         needed += dataset_bytes(dataset)

@@ -21,6 +21,7 @@ from gan_cli.families import Family
 from gan_cli.families.base import GridSpec, HeldOut, Phase
 from gan_cli.metrics.quality import QualityScorer, sample_metric_names, scores_samples
 from gan_cli.runtime import Runtime
+from gan_cli.shard import SINGLE_PROCESS, Shard
 
 HIGHER_IS_BETTER = ("psnr", "ssim", "precision", "recall", "density", "coverage", "accuracy")  # metric name endings; every other figure is better when lower
 
@@ -38,6 +39,8 @@ class TrainingRun:
     stream: BatchStream
     grid: GridSpec
     total_steps: int
+    compiled: bool = False  # the networks run through torch.compile (device.compile)
+    shard: Shard = SINGLE_PROCESS  # this process's share of each batch in data-parallel training
     scaler: Optional[torch.amp.GradScaler] = None
     heldout: Optional[HeldOut] = None  # held-out images the family is scored on (translation data)
     scorer: Optional[QualityScorer] = None  # scores samples against real images (families with a latent)
@@ -73,6 +76,7 @@ def checkpoint_payload(run: TrainingRun, metrics: dict[str, float]) -> dict[str,
         "config": OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True),
         "data_info": vars(run.family.data) | {"fields": list(run.family.data.fields)},
         "step": run.step,
+        "precision": run.runtime.precision.value,  # what device.precision=auto chose; a resume keeps it
         "skipped_steps": run.skipped_steps,
         "networks": {name: net.state_dict() for name, net in run.family.networks.items()},
         "optimizers": {name: opt.state_dict() for name, opt in run.optimizers.items()},

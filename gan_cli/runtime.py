@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
 
 from gan_cli.config import DeviceType, Precision
 from gan_cli.errors import UserError
-
-AUTOCAST_DTYPES = {Precision.bf16: torch.bfloat16, Precision.fp16: torch.float16}
+from gan_cli.precision import PrecisionChoice, autocast, choose_precision
 
 
 @dataclass(frozen=True)
 class Runtime:
     device: torch.device
-    precision: Precision
+    precision_choice: PrecisionChoice
     memory_format: torch.memory_format
 
+    @property
+    def precision(self) -> Precision:
+        return self.precision_choice.precision
+
     def autocast(self):
-        if self.precision is Precision.fp32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
+        return autocast(self.device, self.precision)
 
     def grad_scaler(self) -> torch.amp.GradScaler | None:
         """fp16 gradients underflow without loss scaling; bf16 and fp32 need none."""
@@ -41,19 +42,19 @@ def resolve_device(kind: str) -> torch.device:
     return torch.device(DeviceType(kind).value)
 
 
-def resolve_precision(device: torch.device, precision: str) -> Precision:
-    if Precision(precision) is Precision.fp16 and device.type != "cuda":
-        raise UserError("device.precision=fp16 needs a CUDA GPU; use device.precision=bf16 on the CPU")
-    return Precision(precision)
-
-
-def make_runtime(device_cfg) -> Runtime:
+def make_runtime(device_cfg, recorded_precision: Optional[str] = None, local_rank: int = 0) -> Runtime:
+    """The device, precision and layout a run trains with; ``recorded_precision`` is a resumed
+    checkpoint's (or, in data-parallel training, rank 0's choice), which precision=auto keeps.
+    ``local_rank`` picks this process's GPU on a machine with several."""
     device = resolve_device(device_cfg.type)
-    precision = resolve_precision(device, device_cfg.precision)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
     if device_cfg.threads:
-        torch.set_num_threads(device_cfg.threads)
+        torch.set_num_threads(device_cfg.threads)  # before the precision probe, which times at this count
+    choice = choose_precision(device, device_cfg.precision, device_cfg.cache_dir, recorded_precision)
     layout = torch.channels_last if device_cfg.channels_last else torch.contiguous_format
-    return Runtime(device, precision, layout)
+    return Runtime(device, choice, layout)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:

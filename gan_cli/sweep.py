@@ -6,12 +6,14 @@ The table is printed, and written into the sweep directory as ``sweep.csv`` and 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Optional
 
+import yaml
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -30,6 +32,10 @@ class JobResult(float):
         result = super().__new__(cls, value if isinstance(value, (int, float)) else math.nan)
         result.summary = summary
         return result
+
+    def __reduce__(self):
+        """Pickled from summary, so a job run in another process (joblib, submitit) returns it whole."""
+        return JobResult, (self.summary,)
 
 
 COLUMNS = ("job", "overrides", "status", "fid", "kid", "steps", "d_real", "d_fake", "detail")
@@ -63,11 +69,35 @@ def job_row(number: int, job_return: JobReturn) -> JobRow:
         return JobRow(number, overrides, "failed", str(job_return._return_value), {})
     returned = job_return.return_value
     result: dict[str, Any] = returned.summary if isinstance(returned, JobResult) else returned or {}
+    return summary_row(number, overrides, result)
+
+
+def summary_row(number: int, overrides: str, result: dict[str, Any]) -> JobRow:
+    """A job's row from its summary (summary.json), or from the failure it reported."""
     if result.get("status") == "failed":
         return JobRow(number, overrides, "failed", result.get("error", ""), {})
     figures = {name: float(result[key]) for name, key in FIGURES.items() if isinstance(result.get(key), (int, float))}
-    objective = float(returned) if isinstance(returned, JobResult) else math.nan
-    return JobRow(number, overrides, "ok", str(result.get("run_dir", "")), figures, result.get("steps"), objective)
+    return JobRow(number, overrides, "ok", str(result.get("run_dir", "")), figures, result.get("steps"), float(JobResult(result)))
+
+
+JOB_FAILURE = "failed.txt"  # a sweep job's one-line error, beside its .hydra/ folder
+
+
+def rows_from_folder(sweep_dir: Path) -> list[JobRow]:
+    """Every job's row from what it left in its folder: the jobs of a launcher that runs them in other
+    processes (joblib, submitit) report to callbacks there, not here."""
+    rows = []
+    jobs = [d for d in sweep_dir.iterdir() if d.is_dir() and d.name.isdigit()] if sweep_dir.is_dir() else []
+    for job_dir in sorted(jobs, key=lambda d: int(d.name)):
+        recorded = job_dir / ".hydra" / "overrides.yaml"
+        overrides = " ".join(yaml.safe_load(recorded.read_text()) or []) if recorded.is_file() else ""
+        summary, failure = job_dir / "summary.json", job_dir / JOB_FAILURE
+        if summary.is_file():
+            rows.append(summary_row(int(job_dir.name), overrides, json.loads(summary.read_text())))
+        else:
+            reason = failure.read_text().strip() if failure.is_file() else "ended without a summary.json"
+            rows.append(JobRow(int(job_dir.name), overrides, "failed", reason, {}))
+    return rows
 
 
 def write_tables(rows: list[JobRow], folder: Path) -> list[Path]:
@@ -116,7 +146,7 @@ class SweepReport(Callback):
                            "for a translation model set train.best_metric=eval/psnr hydra.sweeper.direction=maximize")
 
     def on_multirun_end(self, config, **kwargs: Any) -> None:
-        rows = sorted(self.rows, key=JobRow.sort_key)
+        rows = sorted(self.rows or rows_from_folder(Path(config.hydra.sweep.dir)), key=JobRow.sort_key)
         table = Table(title="gan-train sweep, best FID first")
         for column in COLUMNS:
             table.add_column(column)

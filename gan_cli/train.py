@@ -7,6 +7,8 @@ grids, checkpoints, progress) in one place.
 from __future__ import annotations
 
 import contextlib
+import copy
+import signal
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -15,9 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from gan_cli.checkpoint import load_checkpoint
+from gan_cli.compiling import compile_networks, eager_networks, first_line, wants_compile
 from gan_cli.augment import augment_inputs, parse_policy
 from gan_cli.config import AugmentName, NanPolicy, check_config, learning_rates
 from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
+from gan_cli.distributed import any_rank, barrier, check_batch_divides, from_main, parallel_phases, sync_batchnorm
 from gan_cli.ema import attach_averages, update_averages
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
@@ -25,10 +29,11 @@ from gan_cli.families.base import Phase, Scalars, gradient_norm_name
 from gan_cli.losses import R1Penalty
 from gan_cli.resume import check_changes, config_changes, restore_run
 from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, scores_samples, too_few_real
-from gan_cli.run import TrainingRun, resolve_best_metric
-from gan_cli.runtime import make_runtime, seed_everything
+from gan_cli.run import TrainingRun, checkpoint_payload, resolve_best_metric
+from gan_cli.runtime import Runtime, make_runtime, resolve_device, seed_everything
+from gan_cli.shard import SINGLE_PROCESS, Shard
 from gan_cli.signals import StopRequests, TrainingInterrupted
-from gan_cli.upkeep import Upkeep
+from gan_cli.upkeep import FollowerUpkeep, Upkeep
 
 GRID_SEED = 1234  # the fixed latents for sample grids do not depend on the training seed
 
@@ -37,9 +42,12 @@ class TrainingDiverged(UserError):
     """A loss went NaN or Inf and the nan policy is to stop."""
 
 
-def build_family(model_cfg, data: DataInfo, cfg: DictConfig) -> Family:
+def build_family(model_cfg, data: DataInfo, cfg: DictConfig, shard: Shard = SINGLE_PROCESS) -> Family:
     load_families()
     family = FAMILIES.get(model_cfg.name)(model_cfg, data, cfg.loss, cfg.train.d_steps)
+    family.shard = shard
+    if cfg.device.sync_bn and shard.distributed:
+        sync_batchnorm(family, resolve_device(cfg.device.type))  # before the EMA copies G
     family.adversarial.r1 = R1Penalty(cfg.regularizer.r1_gamma, cfg.regularizer.r1_every)
     attach_averages(family, model_cfg, cfg.train.batch_size)
     if AugmentName(cfg.augment.name) is AugmentName.diffaugment:
@@ -97,42 +105,69 @@ def sample_scorer(cfg: DictConfig, dataset: TrainingData, family: Family, consol
         if cfg.eval.enabled and family.latent_dim is not None:
             console.print(too_few_real(cfg.eval, family, len(dataset)))
         return None
-    real = RealImages(dataset.images.cpu(), dataset.labels, dataset.num_classes, describe_source(cfg.data))
+    images, labels = dataset.scoring_images()
+    real = RealImages(images, labels, dataset.num_classes, describe_source(cfg.data))
     with console.status("preparing the sample-quality metrics (trained or read from eval.cache_dir)"):
         scorer = build_scorer(cfg.eval, real)
     console.print(f"scoring {scorer.num_samples} samples against {len(scorer.real)} images of the {real.source} with {scorer.extractor.describe()}")
     return scorer
 
 
-def build_run(cfg: DictConfig, run_dir: Path, dataset: Optional[TrainingData] = None, console: Optional[Console] = None) -> TrainingRun:
+def build_run(
+    cfg: DictConfig,
+    run_dir: Path,
+    dataset: Optional[TrainingData] = None,
+    console: Optional[Console] = None,
+    recorded_precision: Optional[str] = None,
+    shard: Shard = SINGLE_PROCESS,
+) -> TrainingRun:
     """Check the config, load the data (unless given), build the family, its optimizers, the fixed
-    grid inputs and the scorer."""
+    grid inputs and the scorer; ``recorded_precision`` is a resumed checkpoint's, ``shard`` this
+    process's place in data-parallel training."""
     check_config(cfg)
+    check_batch_divides(cfg.train.batch_size, shard.world_size)
+    console = console or Console()
+    runtime = agreed_runtime(cfg.device, recorded_precision, shard)  # a probe, if any, draws no random numbers
+    console.print(f"training on {runtime.device.type} in {runtime.precision_choice.describe()}")
     seed_everything(cfg.train.seed, cfg.train.deterministic)
-    runtime = make_runtime(cfg.device)
     dataset = dataset if dataset is not None else load_dataset(cfg)
-    family = build_family(cfg.model, dataset.info(), cfg)
+    family = build_family(cfg.model, dataset.info(), cfg, shard)
     best_metric = resolve_best_metric(cfg, family, len(dataset))
-    scorer = sample_scorer(cfg, dataset, family, console or Console())
+    scorer = sample_scorer(cfg, dataset, family, console) if shard.is_main else None
     family.networks.to(device=runtime.device, memory_format=runtime.memory_format)
-    stream = BatchStream(dataset.to(runtime.device), cfg.train.batch_size, cfg.train.seed, runtime.memory_format)
+    stream = BatchStream(dataset.to(runtime.device), cfg.train.batch_size, cfg.train.seed, runtime.memory_format, shard)
     heldout = dataset.heldout(cfg.eval.num_samples)
     grid = family.grid_inputs(cfg.train.num_samples, torch.Generator().manual_seed(GRID_SEED), heldout)
+    compile_step = wants_compile(cfg.device.compile, runtime.device)
+    if compile_step:
+        compile_networks(family)
+    phases = family.phases()
     return TrainingRun(
         cfg=cfg,
         run_dir=run_dir,
         runtime=runtime,
         family=family,
-        phases=family.phases(),
+        phases=parallel_phases(phases, family, runtime.device) if shard.distributed else phases,
+        compiled=compile_step,
+        shard=shard,
         optimizers=build_optimizers(family, cfg.optimizer),
         stream=stream,
         grid=grid,
         total_steps=count_steps(cfg.train, stream.batches_per_epoch),
         scaler=runtime.grad_scaler(),
-        heldout=heldout if cfg.eval.enabled else None,
+        heldout=heldout if cfg.eval.enabled and shard.is_main else None,
         scorer=scorer,
         best_metric=best_metric,
     )
+
+
+def agreed_runtime(device_cfg, recorded_precision: Optional[str], shard: Shard) -> Runtime:
+    """The runtime; in data-parallel training every rank takes the precision rank 0 chose (or measured)."""
+    if not shard.distributed:
+        return make_runtime(device_cfg, recorded_precision)
+    main = make_runtime(device_cfg, recorded_precision, shard.local_rank) if shard.is_main else None
+    chosen = from_main(main.precision.value if main else None)
+    return main or make_runtime(device_cfg, chosen, shard.local_rank)
 
 
 def set_trainable(family: Family, trained: tuple[str, ...]) -> None:
@@ -156,7 +191,7 @@ def train_step(run: TrainingRun) -> Scalars:
     batch = next(run.stream)
     scalars: Scalars = {}
     for phase in run.phases:
-        set_trainable(run.family, phase.trains)
+        set_trainable(run.family, phase.trains + phase.records)
         for repeat in range(phase.repeats):
             if repeat:
                 batch = next(run.stream)
@@ -207,25 +242,57 @@ def gradient_norm(optimizer: torch.optim.Optimizer) -> torch.Tensor:
 
 
 def train(
-    cfg: DictConfig, run_dir: Path, console: Optional[Console] = None, dataset: Optional[TrainingData] = None
+    cfg: DictConfig,
+    run_dir: Path,
+    console: Optional[Console] = None,
+    dataset: Optional[TrainingData] = None,
+    shard: Shard = SINGLE_PROCESS,
 ) -> dict[str, Any]:
     """Train as configured, writing artifacts into ``run_dir``; returns the run's final figures.
 
-    ``dataset`` is the data already loaded from ``cfg.data``, when the caller checked it up front."""
+    ``dataset`` is the data already loaded from ``cfg.data``, when the caller checked it up front;
+    ``shard`` is this process's place in data-parallel training (rank 0 returns the figures)."""
     console = console or Console()
-    run = build_run(cfg, Path(run_dir), dataset, console)
-    if cfg.resume:
-        resume_from(run, Path(cfg.resume), console)
-    with StopRequests() as stop, Upkeep(run, console) as upkeep:
+    saved = load_checkpoint(cfg.resume) if cfg.resume else None
+    run = build_run(cfg, Path(run_dir), dataset, console, saved.get("precision") if saved else None, shard)
+    if saved is not None:
+        resume_from(run, saved, Path(cfg.resume), console)
+    keeper = Upkeep if shard.is_main else FollowerUpkeep  # rank 0 alone writes
+    with StopRequests() as stop, keeper(run, console) as upkeep, contextlib.closing(run.stream):
         upkeep.start()
+        trial = run.compiled  # the first compiled step may fall back to eager
         while run.step < run.total_steps:
             with out_of_memory_as_user_error(run):
-                scalars = train_step(run)
+                scalars = first_compiled_step(run, console) if trial else train_step(run)
+            trial = False
             run.step += 1
             upkeep.after_step(scalars)
-            if stop.requested:
-                raise TrainingInterrupted(stop.signum, run.step, upkeep.save_checkpoint(periodic=False))
-        return upkeep.finish()
+            if stop.requested or (shard.distributed and any_rank(stop.requested, run.runtime.device)):
+                checkpoint = upkeep.save_checkpoint(periodic=False)
+                barrier()  # every rank waits for rank 0's checkpoint before it exits
+                raise TrainingInterrupted(stop.signum or signal.SIGTERM, run.step, checkpoint)
+        summary = upkeep.finish()
+    barrier()
+    return summary
+
+
+def first_compiled_step(run: TrainingRun, console: Console) -> Scalars:
+    """The first step of compiled phases, where torch.compile does its work: if that fails, one
+    warning line, and the step runs again eager from the state it started in."""
+    saved = copy.deepcopy(checkpoint_payload(run, {}))
+    try:
+        return train_step(run)
+    except UserError:
+        raise
+    except Exception as error:  # Dynamo, Inductor and a missing C++ compiler raise many types
+        eager_networks(run.family)
+        torch._dynamo.reset()
+        run.family.handed_on.clear()
+        restore_run(run, saved)
+        run.compiled = False
+        warning = f"warning: torch.compile failed ({first_line(error)}); training eager instead (device.compile=false skips the attempt)"
+        console.print(warning, soft_wrap=True, markup=False)
+        return train_step(run)
 
 
 @contextlib.contextmanager
@@ -243,9 +310,8 @@ def out_of_memory_as_user_error(run: TrainingRun) -> Iterator[None]:
         ) from None
 
 
-def resume_from(run: TrainingRun, checkpoint: Path, console: Console) -> None:
+def resume_from(run: TrainingRun, payload: dict[str, Any], checkpoint: Path, console: Console) -> None:
     """Restore a saved state into the freshly built run, refusing config changes that cannot apply."""
-    payload = load_checkpoint(checkpoint)
     current = OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True)
     changes = check_changes(config_changes(payload["config"], current), checkpoint)
     restore_run(run, payload)

@@ -16,6 +16,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from gan_cli.artifacts import append_json_line, image_grid, keep_json_lines_until, save_png, write_gif, write_json
 from gan_cli.checkpoint import remove_stale_temporaries
+from gan_cli.compiling import eager
 from gan_cli.ema import averaged_generators
 from gan_cli.errors import UserError
 from gan_cli.families.base import THROUGHPUT, Scalars
@@ -164,7 +165,7 @@ class Upkeep:
                 self.writer.add_scalar(f"lr/{name}", optimizer.param_groups[0]["lr"], self.run.step)
 
     def save_grid(self) -> Path:
-        with averaged_generators(self.run.family):
+        with eager(self.run.family), averaged_generators(self.run.family):
             grid = image_grid(generate_grid_images(self.run.family, self.run.grid), self.run.grid.nrow)
         with self.writing("a sample grid"):
             self.writer.add_image("samples", grid, self.run.step)
@@ -174,7 +175,7 @@ class Upkeep:
         """Score samples against real images, or a translation family on its held-out pairs; log the
         figures and append them, with what produced them, to metrics.jsonl."""
         run = self.run
-        with averaged_generators(run.family):
+        with eager(run.family), averaged_generators(run.family):
             if run.scorer is not None:
                 self.evaluated = run.scorer.score_family(run.family)
             elif run.heldout is not None:
@@ -235,6 +236,8 @@ class Upkeep:
             "steps_this_session": run.step - self.first_step,
             "skipped_steps": run.skipped_steps,
             "wall_s": round(seconds, 2),
+            "device": run.runtime.device.type,
+            "precision": run.runtime.precision.value,
             **{key: round(value, 5) for key, value in (self.latest | self.evaluated).items()},
             **self.evaluation_record(),
             "best_metric": run.best_metric,
@@ -249,3 +252,29 @@ class Upkeep:
         self.progress.stop()
         self.console.print(summary_table(summary))
         return summary
+
+
+class FollowerUpkeep:
+    """The upkeep of a rank other than 0 in data-parallel training: rank 0 writes everything, so
+    this one writes nothing; it has Upkeep's calls so that the loop reads the same on every rank."""
+
+    def __init__(self, run: TrainingRun, console: Console):
+        self.run = run
+
+    def __enter__(self) -> "FollowerUpkeep":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def after_step(self, scalars: Scalars) -> None:
+        pass
+
+    def save_checkpoint(self, periodic: bool) -> Path:
+        return self.run.checkpoint_dir / "last.pt"  # the one rank 0 writes
+
+    def finish(self) -> dict[str, Any]:
+        return {}

@@ -72,10 +72,12 @@ def test_default_config_is_typed():
     assert (cfg.model.name, cfg.data.name, cfg.optimizer.name) == ("dcgan", "mnist", "adam")
     assert type(cfg.train.steps) is int and cfg.train.steps == 2000
     assert type(cfg.train.batch_size) is int
-    assert type(cfg.optimizer.lr_g) is float and cfg.optimizer.lr_g == pytest.approx(2e-4)
+    # DCGAN's measured defaults (README, Stabilizers): fast Adam without momentum, R1 and G's EMA
+    assert type(cfg.optimizer.lr_g) is float and cfg.optimizer.lr_g == pytest.approx(2e-3) and cfg.optimizer.beta1 == 0
+    assert cfg.model.ema is True and cfg.regularizer.r1_gamma == 1
     assert cfg.optimizer.lr is None
     assert cfg.loss.name is GanLoss.non_saturating
-    assert cfg.device.precision is Precision.fp32
+    assert cfg.device.precision is Precision.auto and cfg.device.compile == "auto"
     assert cfg.train.nan_policy is NanPolicy.stop
     assert type(cfg.device.channels_last) is bool
     assert cfg.resume is None

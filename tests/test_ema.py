@@ -74,7 +74,7 @@ def test_every_generator_of_a_family_is_averaged_and_no_critic():
 
 
 def test_asking_for_averages_a_checkpoint_lacks_is_a_user_error():
-    plain = tiny_family()
+    plain = tiny_family("model.ema=false")
     assert wants_averages(plain, None) and not wants_averages(plain, False)
     with pytest.raises(UserError, match="model.ema=true"):
         wants_averages(plain, True)

@@ -92,7 +92,11 @@ def train_accepted(verdicts: list[Verdict], places: dict[str, Path], count: int,
     calls = {}
     for index, verdict in enumerate(chosen):
         run_dir = places["cwd"].parent / f"trained_{seed}_{index}"
-        calls[index] = ("gan-train", [*one_step(verdict.args), f"hydra.run.dir={run_dir}"], places["cwd"])
+        # A folder of its own: an accepted run may write caches under a relative path it was given,
+        # which must not count as a rejected input's writes in the shared working directory.
+        own_cwd = run_dir.with_name(f"{run_dir.name}_cwd")
+        own_cwd.mkdir(exist_ok=True)
+        calls[index] = ("gan-train", [*one_step(verdict.args), f"hydra.run.dir={run_dir}"], own_cwd)
     for index, result in run_many(calls).items():
         assert result.returncode == 0, describe(result)
         assert (places["cwd"].parent / f"trained_{seed}_{index}" / "checkpoints" / "last.pt").is_file()

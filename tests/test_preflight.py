@@ -69,7 +69,8 @@ def test_memory_checks_refuse_what_cannot_fit():
 def test_declared_scalars_are_what_a_step_logs(family, fake_mnist_root, tmp_path):
     paired = write_aligned_folder(tmp_path / "paired", {"train": 8, "val": 2})
     args = [a.format(paired=paired) for a in FAMILY_ARGS[family]]
-    cfg = compose_config([*args, f"data.root={fake_mnist_root}", "train.batch_size=4", "device=cpu", "eval.enabled=false"])
+    # R1 every D step, so that one step logs every scalar the defaults declare (DCGAN's include loss/r1)
+    cfg = compose_config([*args, f"data.root={fake_mnist_root}", "train.batch_size=4", "device=cpu", "eval.enabled=false", "regularizer.r1_every=1"])
     run = build_run(cfg, tmp_path / "run", load_dataset(cfg))
     logged = set(train_step(run))
     declared = run.family.logged_names()

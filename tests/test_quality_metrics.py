@@ -193,7 +193,7 @@ def test_hparams_dashboard_gets_the_settings_and_the_figures_to_compare(scored_r
     session = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
     assert {"eval/fid", "eval/kid", "eval/recall", "loss/d", "d/fake"} <= {info.name.tag for info in experiment.metric_infos}
     assert session.hparams["model.name"].string_value == "dcgan"
-    assert session.hparams["optimizer.lr_g"].number_value == pytest.approx(2e-4)
+    assert session.hparams["optimizer.lr_g"].number_value == pytest.approx(2e-3)
     assert session.hparams["eval.num_samples"].number_value == 200
 
 

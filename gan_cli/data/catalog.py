@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from gan_cli.data.registry import DATASETS, DataRequest
-from gan_cli.data.image_folder import load_image_folder
+from gan_cli.data.image_folder import list_image_folder, load_image, load_listed_images
 from gan_cli.data.memory import InMemoryImages, resize_uint8
+from gan_cli.data.streaming import LazyImages, StreamedImages, streams
 from gan_cli.data.translation import TranslationImages, jitter_load_size
 from gan_cli.data.translation_folders import TranslationSplits
 from gan_cli.errors import UserError
@@ -48,8 +50,14 @@ def fashion_mnist(data_cfg, request: DataRequest) -> InMemoryImages:
 
 
 @DATASETS.register("image_folder")
-def image_folder(data_cfg, request: DataRequest) -> InMemoryImages:
-    return load_image_folder(data_cfg.path, data_cfg.channels, request.image_size, data_cfg.limit)
+def image_folder(data_cfg, request: DataRequest) -> InMemoryImages | StreamedImages:
+    """In memory, or streamed from disk when holding it would pass data.memory_budget."""
+    listing = list_image_folder(data_cfg.path, data_cfg.limit)
+    size, channels, count = request.image_size, data_cfg.channels, len(listing.files)
+    if not streams(count, count * channels * size * size, data_cfg.memory_budget):
+        return load_listed_images(listing, channels, size)
+    lazy = LazyImages(tuple(listing.files), channels, size, partial(load_image, channels=channels, size=size))
+    return StreamedImages(lazy, listing.labels, len(listing.classes), listing.classes, data_cfg.workers)
 
 
 def training_size(data_cfg, image_size: int) -> int:
@@ -61,7 +69,7 @@ def translation_images(splits: TranslationSplits, data_cfg, request: DataRequest
     """The splits with data.direction applied; pairs stay pairs only for a model that trains on pairs."""
     if not request.paired:
         splits = replace(splits, paired=False)
-    return TranslationImages.from_splits(splits, data_cfg.direction, request.image_size, data_cfg.flip)
+    return TranslationImages.from_splits(splits, data_cfg.direction, request.image_size, data_cfg.flip, data_cfg.workers)
 
 
 @DATASETS.register("paired_folder")
@@ -69,7 +77,9 @@ def paired_folder(data_cfg, request: DataRequest) -> TranslationImages:
     from gan_cli.data.translation_folders import load_paired_folder
 
     size = request.image_size
-    splits = load_paired_folder(data_cfg.path, training_size(data_cfg, size), size, request.batch_size, data_cfg.limit)
+    splits = load_paired_folder(
+        data_cfg.path, training_size(data_cfg, size), size, request.batch_size, data_cfg.limit, data_cfg.memory_budget
+    )
     return translation_images(splits, data_cfg, request)
 
 
@@ -78,7 +88,9 @@ def unpaired_folder(data_cfg, request: DataRequest) -> TranslationImages:
     from gan_cli.data.translation_folders import load_unpaired_folder
 
     size = request.image_size
-    splits = load_unpaired_folder(data_cfg.path, training_size(data_cfg, size), size, request.batch_size, data_cfg.limit)
+    splits = load_unpaired_folder(
+        data_cfg.path, training_size(data_cfg, size), size, request.batch_size, data_cfg.limit, data_cfg.memory_budget
+    )
     return translation_images(splits, data_cfg, request)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -42,8 +44,17 @@ def load_image(path: Path, channels: int, size: int) -> np.ndarray:
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
 
-def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0, key: str = "data.path") -> InMemoryImages:
-    """The folder's images; ``key`` is the argument that named it, for the error messages."""
+@dataclass(frozen=True)
+class FolderListing:
+    """The image files of a folder in a fixed order, and their labels when class subfolders give them."""
+
+    files: list[Path]
+    labels: Optional[torch.Tensor]
+    classes: tuple[str, ...]
+
+
+def list_image_folder(path: str | None, limit: int = 0, key: str = "data.path") -> FolderListing:
+    """The folder's images (the first ``limit``); ``key`` is the argument that named it, for the errors."""
     if not path:
         raise UserError(f"data=image_folder needs a folder; pass {key}=/path/to/images")
     root = Path(path).expanduser()
@@ -56,13 +67,23 @@ def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0
         raise UserError(f"no images found in {root}; add image files ({suffixes}) or class subfolders of them")
     if limit:
         files = files[:limit]
-    progress = track(files, description="loading images", transient=True, console=Console(stderr=True))
-    images = uint8_images(len(files), channels, size)
-    pixels = images.numpy()  # a view: filled in place, so the set is held only once
-    for index, file in enumerate(progress):
-        pixels[index] = load_image(file, channels, size)
     labels = None
     if classes:
         index = {name: i for i, name in enumerate(classes)}
         labels = torch.tensor([index[f.relative_to(root).parts[0]] for f in files], dtype=torch.long)
-    return InMemoryImages(images, labels, len(classes), tuple(classes))
+    return FolderListing(files, labels, tuple(classes))
+
+
+def load_listed_images(listing: FolderListing, channels: int, size: int) -> InMemoryImages:
+    """Every listed image decoded into one uint8 tensor."""
+    progress = track(listing.files, description="loading images", transient=True, console=Console(stderr=True))
+    images = uint8_images(len(listing.files), channels, size)
+    pixels = images.numpy()  # a view: filled in place, so the set is held only once
+    for index, file in enumerate(progress):
+        pixels[index] = load_image(file, channels, size)
+    return InMemoryImages(images, listing.labels, len(listing.classes), listing.classes)
+
+
+def load_image_folder(path: str | None, channels: int, size: int, limit: int = 0, key: str = "data.path") -> InMemoryImages:
+    """The folder's images in memory; ``key`` is the argument that named it, for the error messages."""
+    return load_listed_images(list_image_folder(path, limit, key), channels, size)

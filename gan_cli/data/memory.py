@@ -7,13 +7,14 @@ multiply-add, with no worker processes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
 
 from gan_cli.families.base import Batch, DataInfo
 from gan_cli.memory_budget import uint8_images
+from gan_cli.shard import SINGLE_PROCESS, Shard
 
 
 def to_unit_range(images: torch.Tensor, memory_format=torch.contiguous_format) -> torch.Tensor:
@@ -72,35 +73,61 @@ class InMemoryImages:
             batch["label"] = self.labels[indices]
         return batch
 
+    def batches(self, index_batches: Iterator[torch.Tensor], memory_format=torch.contiguous_format) -> Iterator[Batch]:
+        return (self.batch(indices, memory_format) for indices in index_batches)
+
+    def scoring_images(self) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """The real images (and labels) that sample scores compare against, on the CPU."""
+        return self.images.cpu(), None if self.labels is None else self.labels.cpu()
+
+
+def epoch_order(dataset, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of one epoch, from (seed, epoch) alone, on the dataset's device."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return dataset.epoch_order(generator).to(dataset.device)
+
+
+def index_batches(dataset, batch_size: int, seed: int, epoch: int, position: int, shard: Shard) -> Iterator[torch.Tensor]:
+    """The indices of every batch from (epoch, position) on, epoch after epoch (the remainder of an
+    epoch is dropped); this process's share of each under data-parallel training."""
+    order = epoch_order(dataset, seed, epoch)
+    while True:
+        if position + batch_size > len(dataset):
+            epoch, position = epoch + 1, 0
+            order = epoch_order(dataset, seed, epoch)
+        yield shard.part(order[position : position + batch_size])
+        position += batch_size
+
 
 class BatchStream:
     """Endless shuffled batches, epoch after epoch, resumable from ``state_dict``.
 
     Each epoch's order comes from (seed, epoch) alone, so a resumed run sees exactly the batches the
-    uninterrupted run would have seen. Batches never straddle epochs; the remainder is dropped.
+    uninterrupted run would have seen. The dataset turns the index batches into batches
+    (``dataset.batches``): at once for data in memory, a few batches ahead in worker processes for
+    data streamed from disk.
     """
 
-    def __init__(self, dataset: InMemoryImages, batch_size: int, seed: int, memory_format=torch.contiguous_format):
+    def __init__(self, dataset, batch_size: int, seed: int, memory_format=torch.contiguous_format, shard: Shard = SINGLE_PROCESS):
         self.dataset = dataset
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # the global batch; each process takes its share (``shard``)
         self.seed = seed
         self.memory_format = memory_format
+        self.shard = shard
         self.epoch = 0
         self.position = 0
-        self._order = self._epoch_order()
-
-    def _epoch_order(self) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return self.dataset.epoch_order(generator).to(self.dataset.device)
+        # Holds no reference back to the stream, so dropping the stream stops a streamed set's workers at once.
+        self._batches: Optional[Iterator[Batch]] = None
 
     def __next__(self) -> Batch:
-        if self.position + self.batch_size > len(self.dataset):
-            self.epoch += 1
-            self.position = 0
-            self._order = self._epoch_order()
-        indices = self._order[self.position : self.position + self.batch_size]
+        if self._batches is None:
+            indices = index_batches(self.dataset, self.batch_size, self.seed, self.epoch, self.position, self.shard)
+            self._batches = self.dataset.batches(indices, self.memory_format)
+        batch = next(self._batches)
+        if self.position + self.batch_size > len(self.dataset):  # the steps index_batches takes
+            self.epoch, self.position = self.epoch + 1, 0
         self.position += self.batch_size
-        return self.dataset.batch(indices, self.memory_format)
+        return batch
 
     def __iter__(self):
         return self
@@ -114,4 +141,10 @@ class BatchStream:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
-        self._order = self._epoch_order()
+        self.close()  # the next batch starts the order afresh from the restored state
+
+    def close(self) -> None:
+        """Stop a streamed set's worker processes (in-memory data has none)."""
+        if self._batches is not None and hasattr(self._batches, "close"):
+            self._batches.close()
+        self._batches = None

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Callable, Union
 
 from gan_cli.data.memory import InMemoryImages
+from gan_cli.data.streaming import StreamedImages
 from gan_cli.data.translation import TranslationImages
 from gan_cli.registry import Registry
 
-TrainingData = Union[InMemoryImages, TranslationImages]
+TrainingData = Union[InMemoryImages, StreamedImages, TranslationImages]
 
 
 @dataclass(frozen=True)

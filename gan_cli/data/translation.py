@@ -8,11 +8,13 @@ independent draws from each domain. The held-out split is never trained on and n
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Iterator
 
 import torch
 
 from gan_cli.config import Direction
 from gan_cli.data.memory import to_unit_range
+from gan_cli.data.streaming import ImageTensor, LazyImages, prefetched
 from gan_cli.data.translation_folders import TranslationSplits
 from gan_cli.families.base import Batch, DataInfo, HeldOut
 
@@ -29,22 +31,28 @@ class TranslationImages:
     """uint8 [N, C, L, L] training images of both domains (L >= image_size for the crop jitter) and
     uint8 [M, C, S, S] held-out ones."""
 
-    train_input: torch.Tensor
-    train_target: torch.Tensor
-    test_input: torch.Tensor
-    test_target: torch.Tensor
+    train_input: ImageTensor  # in memory, or a LazyImages streamed from disk (data.memory_budget)
+    train_target: ImageTensor
+    test_input: ImageTensor
+    test_target: ImageTensor
     paired: bool
     test_paired: bool
     eval_split: str
     image_size: int
     flip: bool = True
+    workers: int = 2  # streamed sets: processes decoding the files ahead of training
+    batch_device: torch.device = torch.device("cpu")  # where batches go
 
     @classmethod
-    def from_splits(cls, splits: TranslationSplits, direction: Direction, image_size: int, flip: bool):
+    def from_splits(cls, splits: TranslationSplits, direction: Direction, image_size: int, flip: bool, workers: int = 2):
         sides = (splits.train_a, splits.train_b, splits.test_a, splits.test_b)
         if Direction(direction) is Direction.BtoA:
             sides = (splits.train_b, splits.train_a, splits.test_b, splits.test_a)
-        return cls(*sides, splits.paired, splits.test_paired, splits.eval_split, image_size, flip)
+        return cls(*sides, splits.paired, splits.test_paired, splits.eval_split, image_size, flip, workers)
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.train_input, LazyImages) or isinstance(self.train_target, LazyImages)
 
     def __len__(self) -> int:
         """Training examples per epoch: the pairs, or the larger domain when unpaired."""
@@ -65,7 +73,7 @@ class TranslationImages:
 
     def to(self, device: torch.device) -> "TranslationImages":
         moved = {k: getattr(self, k).to(device) for k in ("train_input", "train_target", "test_input", "test_target")}
-        return replace(self, **moved)
+        return replace(self, **moved, batch_device=torch.device(device))
 
     def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
         """Paired: shuffled pair indices [N]. Unpaired: [N, 2], each domain shuffled on its own,
@@ -79,11 +87,24 @@ class TranslationImages:
 
     def batch(self, indices: torch.Tensor, memory_format=torch.contiguous_format) -> Batch:
         input_index, target_index = (indices, indices) if indices.dim() == 1 else indices.unbind(1)
-        crops = self.draw_crops(len(indices))
-        inputs = self.crop_and_flip(self.train_input[input_index], *crops)
+        return self.jittered(self.train_input[input_index], self.train_target[target_index], memory_format)
+
+    def batches(self, index_batches: Iterator[torch.Tensor], memory_format=torch.contiguous_format) -> Iterator[Batch]:
+        """In memory: each batch as it is asked for. Streamed: decoded ahead by worker processes, then
+        cropped and flipped here, drawing the same random numbers as in memory."""
+        if not self.streamed:
+            return (self.batch(indices, memory_format) for indices in index_batches)
+        sides = [self.train_input, self.train_target]
+        decoded = prefetched(sides, index_batches, self.workers, pin=self.batch_device.type == "cuda")
+        return (self.jittered(inputs, targets, memory_format) for inputs, targets in decoded)
+
+    def jittered(self, inputs: torch.Tensor, targets: torch.Tensor, memory_format) -> Batch:
+        """Uint8 training images at the load size → a cropped (and flipped) batch in [-1, 1]."""
+        crops = self.draw_crops(len(inputs))
+        inputs = self.crop_and_flip(inputs.to(self.batch_device, non_blocking=True), *crops)
         if not self.paired:
-            crops = self.draw_crops(len(indices))
-        targets = self.crop_and_flip(self.train_target[target_index], *crops)
+            crops = self.draw_crops(len(inputs))
+        targets = self.crop_and_flip(targets.to(self.batch_device, non_blocking=True), *crops)
         return {"input": to_unit_range(inputs, memory_format), "target": to_unit_range(targets, memory_format)}
 
     def draw_crops(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -107,6 +128,5 @@ class TranslationImages:
     def heldout(self, limit: int) -> HeldOut:
         """The first ``limit`` held-out images of each side (0: all), in [-1, 1]."""
         first = slice(None, limit or None)
-        return HeldOut(
-            to_unit_range(self.test_input[first]), to_unit_range(self.test_target[first]), self.test_paired, self.eval_split
-        )
+        inputs, targets = (side[first].to(self.batch_device) for side in (self.test_input, self.test_target))
+        return HeldOut(to_unit_range(inputs), to_unit_range(targets), self.test_paired, self.eval_split)

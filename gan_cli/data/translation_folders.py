@@ -10,6 +10,7 @@ file or folder at fault and the layout expected.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.progress import track
 
 from gan_cli.data.image_folder import IMAGE_SUFFIXES, list_images
+from gan_cli.data.streaming import ImageTensor, LazyImages, streams
 from gan_cli.errors import UserError
 from gan_cli.memory_budget import uint8_images
 
@@ -42,12 +44,13 @@ UNPAIRED_LAYOUT = "DIR/trainA/, DIR/trainB/, DIR/testA/ and DIR/testB/, each hol
 
 @dataclass
 class TranslationSplits:
-    """The two domains' images as the layout holds them, before data.direction is applied."""
+    """The two domains' images as the layout holds them, before data.direction is applied; each set is
+    in memory or, for a layout over data.memory_budget, a ``LazyImages`` on disk."""
 
-    train_a: torch.Tensor  # uint8 [NA, CA, train_size, train_size]
-    train_b: torch.Tensor  # uint8 [NB, CB, train_size, train_size]
-    test_a: torch.Tensor  # uint8 [MA, CA, test_size, test_size]
-    test_b: torch.Tensor  # uint8 [MB, CB, test_size, test_size]
+    train_a: ImageTensor  # uint8 [NA, CA, train_size, train_size]
+    train_b: ImageTensor  # uint8 [NB, CB, train_size, train_size]
+    test_a: ImageTensor  # uint8 [MA, CA, test_size, test_size]
+    test_b: ImageTensor  # uint8 [MB, CB, test_size, test_size]
     paired: bool  # train_a[i] and train_b[i] are a pair (then NA == NB)
     test_paired: bool  # test_a[i] and test_b[i] are a pair (then MA == MB)
     eval_split: str  # the split the test_* tensors came from: "test" (or "val" when there is no test split)
@@ -71,34 +74,60 @@ class ImageHeader:
         return f"{self.width}x{self.height}"
 
 
+@dataclass(frozen=True)
+class ImageStore:
+    """Where a layout's images go: decoded into memory, or listed on disk and decoded as they are used."""
+
+    streamed: bool = False
+
+    @classmethod
+    def for_training(cls, count: int, channels: int, size: int, memory_budget: float) -> "ImageStore":
+        """Streamed when ``count`` training examples of ``channels`` channels (both domains) would pass
+        the memory budget (GiB; 0: half the free memory)."""
+        return cls(streams(count, count * channels * size * size, memory_budget))
+
+    def squares(self, files: Sequence[Path], channels: int, size: int) -> ImageTensor:
+        if self.streamed:
+            return LazyImages(tuple(files), channels, size, partial(read_square, channels=channels, size=size))
+        return load_squares(files, channels, size)
+
+    def aligned(self, files: Sequence[Path], channels: int, size: int) -> tuple[ImageTensor, ImageTensor]:
+        if self.streamed:
+            read = [partial(read_half, channels=channels, size=size, side=side) for side in (0, 1)]
+            return LazyImages(tuple(files), channels, size, read[0]), LazyImages(tuple(files), channels, size, read[1])
+        return load_aligned(files, channels, size)
+
+
 # ------------------------------------------------------------------------------------ public entry points
 
 
 def load_paired_folder(
-    path: str | None, train_size: int, test_size: int, min_train: int = 1, limit: int = 0
+    path: str | None, train_size: int, test_size: int, min_train: int = 1, limit: int = 0, memory_budget: float = 0
 ) -> TranslationSplits:
     """Pairs from DIR/A/<split>/ + DIR/B/<split>/ when DIR/A or DIR/B exists, else side by side in DIR/<split>/."""
     root = existing_folder(path, "paired_folder", PAIRED_LAYOUTS)
     if (root / "A").is_dir() or (root / "B").is_dir():
-        return load_ab_folder(root, train_size, test_size, min_train, limit)
+        return load_ab_folder(root, train_size, test_size, min_train, limit, memory_budget)
     if (root / "train").is_dir():
-        return load_aligned_folder(root, train_size, test_size, min_train, limit)
+        return load_aligned_folder(root, train_size, test_size, min_train, limit, memory_budget)
     raise UserError(f"paired_folder: no train split in {root}; expected {PAIRED_LAYOUTS}")
 
 
 def load_unpaired_folder(
-    path: str | None, train_size: int, test_size: int, min_train: int = 1, limit: int = 0
+    path: str | None, train_size: int, test_size: int, min_train: int = 1, limit: int = 0, memory_budget: float = 0
 ) -> TranslationSplits:
     """Each domain from its own folders; the test images are pairs only when testA and testB share file names."""
     root = existing_folder(path, "unpaired_folder", UNPAIRED_LAYOUT)
     files = unpaired_files(root, min_train, limit)
     files["testA"], files["testB"], test_paired = in_pair_order(root, files["testA"], files["testB"])
     channels = {domain: unpaired_domain_channels(root, files, domain) for domain in ("A", "B")}
+    count = max(len(files["trainA"]), len(files["trainB"]))
+    store = ImageStore.for_training(count, channels["A"] + channels["B"], train_size, memory_budget)
     return TranslationSplits(
-        train_a=load_squares(files["trainA"], channels["A"], train_size),
-        train_b=load_squares(files["trainB"], channels["B"], train_size),
-        test_a=load_squares(files["testA"], channels["A"], test_size),
-        test_b=load_squares(files["testB"], channels["B"], test_size),
+        train_a=store.squares(files["trainA"], channels["A"], train_size),
+        train_b=store.squares(files["trainB"], channels["B"], train_size),
+        test_a=store.squares(files["testA"], channels["A"], test_size),
+        test_b=store.squares(files["testB"], channels["B"], test_size),
         paired=False,
         test_paired=test_paired,
         eval_split="test",
@@ -123,7 +152,7 @@ def read_translation_image(path: Path, channels: int, size: int, role: str) -> t
 # ------------------------------------------------------------------------------------------ the layouts
 
 
-def load_aligned_folder(root: Path, train_size: int, test_size: int, min_train: int, limit: int) -> TranslationSplits:
+def load_aligned_folder(root: Path, train_size: int, test_size: int, min_train: int, limit: int, memory_budget: float) -> TranslationSplits:
     """DIR/<split>/ images with A on the left and B on the right, as pix2pix's datasets ship."""
     eval_split = held_out_split(root, lambda split: (root / split).is_dir())
     if eval_split is None:
@@ -136,12 +165,13 @@ def load_aligned_folder(root: Path, train_size: int, test_size: int, min_train: 
     for header in headers:
         check_even_width(header)
     channels = domain_channels(headers, "paired_folder", f"{root} (A and B side by side)")
-    train_a, train_b = load_aligned(train_files, channels, train_size)
-    test_a, test_b = load_aligned(test_files, channels, test_size)
+    store = ImageStore.for_training(len(train_files), 2 * channels, train_size, memory_budget)
+    train_a, train_b = store.aligned(train_files, channels, train_size)
+    test_a, test_b = store.aligned(test_files, channels, test_size)
     return TranslationSplits(train_a, train_b, test_a, test_b, paired=True, test_paired=True, eval_split=eval_split)
 
 
-def load_ab_folder(root: Path, train_size: int, test_size: int, min_train: int, limit: int) -> TranslationSplits:
+def load_ab_folder(root: Path, train_size: int, test_size: int, min_train: int, limit: int, memory_budget: float) -> TranslationSplits:
     """DIR/A/<split>/x.* paired with DIR/B/<split>/x.*, in file-name order."""
     eval_split = held_out_split(root, lambda split: (root / "A" / split).is_dir() or (root / "B" / split).is_dir())
     if eval_split is None:
@@ -155,11 +185,12 @@ def load_ab_folder(root: Path, train_size: int, test_size: int, min_train: int, 
         check_same_size(header_a, header_b)
     channels_a = domain_channels([a for a, _ in header_pairs], "paired_folder", f"domain A ({root / 'A'})")
     channels_b = domain_channels([b for _, b in header_pairs], "paired_folder", f"domain B ({root / 'B'})")
+    store = ImageStore.for_training(len(train_pairs), channels_a + channels_b, train_size, memory_budget)
     return TranslationSplits(
-        train_a=load_squares([a for a, _ in train_pairs], channels_a, train_size),
-        train_b=load_squares([b for _, b in train_pairs], channels_b, train_size),
-        test_a=load_squares([a for a, _ in test_pairs], channels_a, test_size),
-        test_b=load_squares([b for _, b in test_pairs], channels_b, test_size),
+        train_a=store.squares([a for a, _ in train_pairs], channels_a, train_size),
+        train_b=store.squares([b for _, b in train_pairs], channels_b, train_size),
+        test_a=store.squares([a for a, _ in test_pairs], channels_a, test_size),
+        test_b=store.squares([b for _, b in test_pairs], channels_b, test_size),
         paired=True,
         test_paired=True,
         eval_split=eval_split,
@@ -359,11 +390,20 @@ def progress(files: Sequence[Path]) -> Iterable[Path]:
     return track(files, description="loading images", transient=True, console=Console(stderr=True))
 
 
+def read_square(path: Path, channels: int, size: int) -> np.ndarray:
+    return square_pixels(decode(path, channels), size)
+
+
+def read_half(path: Path, channels: int, size: int, side: int) -> np.ndarray:
+    """The left (side 0, A) or right (side 1, B) half of a side-by-side image, resized to the square."""
+    return square_pixels(halves(decode(path, channels))[side], size)
+
+
 def load_squares(files: Sequence[Path], channels: int, size: int) -> torch.Tensor:
     """uint8 [N, channels, size, size], filled in place so the whole set is held only once."""
     images = uint8_images(len(files), channels, size)
     for index, path in enumerate(progress(files)):
-        images[index] = torch.from_numpy(square_pixels(decode(path, channels), size))
+        images[index] = torch.from_numpy(read_square(path, channels, size))
     return images
 
 

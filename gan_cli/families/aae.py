@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from typing import Optional
 
 import torch
@@ -151,7 +152,8 @@ class AdversarialAutoencoder(Family):
 
     def discriminator_phase(self, batch: Batch):
         codes = self.encode(batch["image"])
-        prior = draw_prior(self.model_cfg.prior, codes.shape[0], self.latent_dim, device=codes.device)
+        draw = partial(draw_prior, self.model_cfg.prior, nz=self.latent_dim, device=codes.device)
+        prior = self.draw_rows(draw, codes.shape[0])
         return self.adversarial.discriminator_step(self.networks["D"], prior, codes)
 
     def encoder_phase(self, batch: Batch):

@@ -19,6 +19,7 @@ from gan_cli.errors import UserError
 from gan_cli.losses import AdversarialLoss
 from gan_cli.networks.norm import spectral_normalize
 from gan_cli.registry import Registry
+from gan_cli.shard import SINGLE_PROCESS
 
 Batch = dict[str, torch.Tensor]
 Scalars = dict[str, torch.Tensor]
@@ -58,6 +59,7 @@ class Phase:
     loss: Callable[[Batch], tuple[torch.Tensor, Scalars]]
     repeats: int = 1  # repeats after the first draw a fresh batch (the k D steps per G step)
     scalars: tuple[str, ...] = ()  # the names of the scalars ``loss`` reports, known before training
+    records: tuple[str, ...] = ()  # networks not updated here whose graph the next phase reuses (D's fakes, in G's phase)
 
 
 def gradient_norm_name(phase: Phase) -> str:
@@ -98,12 +100,38 @@ class Family(ABC):
         self.loss_cfg = loss_cfg
         self.adversarial = AdversarialLoss.from_config(loss_cfg)
         self.d_steps = d_steps
+        self.handed_on: dict[str, tuple] = {}  # see hand_on
+        self.shard = SINGLE_PROCESS  # data-parallel training sets this process's share of each batch
         self.check_data(model_cfg.name, data)
         self.networks = nn.ModuleDict(self.build_networks())
         self.check_loss(model_cfg.name)
         if model_cfg.get("spectral_norm"):
             for name in self.critic_names():
                 spectral_normalize(self.networks[name])
+
+    def draw_rows(self, draw: Callable[[int], torch.Tensor], n: int) -> torch.Tensor:
+        """``n`` rows of a random draw for this process's shard of a batch: under data-parallel
+        training every rank draws the whole batch's rows and keeps its slice, the very numbers one
+        process would use."""
+        if not self.shard.distributed:
+            return draw(n)
+        return self.shard.part(draw(n * self.shard.world_size))
+
+    def hand_on(self, name: str, output: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
+        """Keep a generator's output for the next phase to ``take``, and the inputs it was made from;
+        returns it detached, for this phase. When the output carries G's graph (the phase ``records``
+        G), the next phase backpropagates through it: one G forward per step, as in the canonical
+        loop. When it does not (data-parallel phases each run their own forward), the next phase
+        makes it again from the same inputs."""
+        self.handed_on[name] = (output if output.requires_grad else None, inputs)
+        return output.detach()
+
+    def take(self, name: str, make: Callable[..., torch.Tensor], fresh: Callable[[], tuple[torch.Tensor, ...]]) -> torch.Tensor:
+        """The output the previous phase handed on, else ``make`` applied to its inputs, else to ``fresh()``."""
+        output, inputs = self.handed_on.pop(name, (None, None))
+        if output is not None:
+            return output
+        return make(*(inputs if inputs is not None else fresh()))
 
     def critic_names(self) -> list[str]:
         """The networks D's optimizer trains: the ones the stabilizers of D act on."""

@@ -129,12 +129,13 @@ class ConditionalGAN(NoiseToImageFamily):
 
     def discriminator_phase(self, batch: Batch):
         real, labels = batch["image"], batch["label"]
-        fake = self.networks["G"](self.sample_latent(real.shape[0]), labels)
+        z = self.sample_latent(real.shape[0])
+        fake = self.hand_on("fake", self.networks["G"](z, labels), z, labels)
         return self.adversarial.discriminator_step(lambda images: self.networks["D"](images, labels), real, fake)
 
     def generator_phase(self, batch: Batch):
-        labels = batch["label"]
-        fake = self.networks["G"](self.sample_latent(labels.shape[0]), labels)
+        labels = batch["label"]  # the last D step's batch, whose labels its fakes were drawn for
+        fake = self.take("fake", self.networks["G"], lambda: (self.sample_latent(labels.shape[0]), labels))
         loss = self.adversarial.generator(self.networks["D"](fake, labels))
         return loss, {"loss/g": loss.detach()}
 

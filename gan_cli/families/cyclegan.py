@@ -84,7 +84,10 @@ class CycleGAN(TranslationFamily):
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("d", "d", ("D_target", "D_input"), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars),
+            Phase(
+                "d", "d", ("D_target", "D_input"), self.discriminator_phase, repeats=self.d_steps,
+                scalars=self.adversarial.d_scalars, records=("G", "F"),
+            ),
             Phase("g", "g", ("G", "F"), self.generator_phase, scalars=self.generator_scalars()),
         ]
 
@@ -94,8 +97,8 @@ class CycleGAN(TranslationFamily):
 
     def discriminator_phase(self, batch: Batch):
         real_input, real_target = batch["input"], batch["target"]
-        fake_target = self.pools["target"].query(self.networks["G"](real_input))
-        fake_input = self.pools["input"].query(self.networks["F"](real_target))
+        fake_target = self.pools["target"].query(self.hand_on("fake_target", self.networks["G"](real_input), real_input))
+        fake_input = self.pools["input"].query(self.hand_on("fake_input", self.networks["F"](real_target), real_target))
         target_loss, scalars = self.adversarial.discriminator_step(self.networks["D_target"], real_target, fake_target)
         input_loss, input_scalars = self.adversarial.discriminator_step(self.networks["D_input"], real_input, fake_input)
         # D(x) and D(G(z)) as the target domain's D sees them: the direction being learnt; losses averaged.
@@ -105,7 +108,8 @@ class CycleGAN(TranslationFamily):
     def generator_phase(self, batch: Batch):
         cfg, nets = self.model_cfg, self.networks
         real_input, real_target = batch["input"], batch["target"]
-        fake_target, fake_input = nets["G"](real_input), nets["F"](real_target)
+        fake_target = self.take("fake_target", nets["G"], lambda: (real_input,))  # the last D step's
+        fake_input = self.take("fake_input", nets["F"], lambda: (real_target,))
         adversarial = self.adversarial.generator(nets["D_target"](fake_target)) + self.adversarial.generator(
             nets["D_input"](fake_input)
         )

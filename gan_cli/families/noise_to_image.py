@@ -17,25 +17,28 @@ class NoiseToImageFamily(Family):
     def latent_dim(self) -> int:
         return self.model_cfg.nz
 
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+    def sample_latent(self, n: int) -> torch.Tensor:
+        """Latents for a training batch of ``n`` (this process's shard of it)."""
+        return self.draw_rows(lambda rows: torch.randn(rows, self.latent_dim, device=self.device), n)
 
     def optimizers(self) -> dict[str, OptimizerSpec]:
         return {"g": OptimizerSpec(("G",), role="g"), "d": OptimizerSpec(("D",), role="d")}
 
     def phases(self) -> list[Phase]:
         return [
-            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars),
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars, records=("G",)),
             Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g",)),
         ]
 
     def discriminator_phase(self, batch: Batch):
         real = batch["image"]
-        fake = self.networks["G"](self.sample_latent(real.shape[0]))
+        z = self.sample_latent(real.shape[0])
+        fake = self.hand_on("fake", self.networks["G"](z), z)
         return self.adversarial.discriminator_step(self.networks["D"], real, fake)
 
     def generator_phase(self, batch: Batch):
-        fake = self.networks["G"](self.sample_latent(batch["image"].shape[0]))
+        """G is scored on the fakes of the last D step, as in the canonical loop: one G forward per step."""
+        fake = self.take("fake", self.networks["G"], lambda: (self.sample_latent(batch["image"].shape[0]),))
         loss = self.adversarial.generator(self.networks["D"](fake))
         return loss, {"loss/g": loss.detach()}
 

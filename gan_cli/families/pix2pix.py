@@ -68,7 +68,7 @@ class Pix2Pix(TranslationFamily):
         if not self.adversarial_on:
             return [Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g", "loss/l1"))]
         return [
-            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars),
+            Phase("d", "d", ("D",), self.discriminator_phase, repeats=self.d_steps, scalars=self.adversarial.d_scalars, records=("G",)),
             Phase("g", "g", ("G",), self.generator_phase, scalars=("loss/g", "loss/l1", "loss/g_gan")),
         ]
 
@@ -78,14 +78,14 @@ class Pix2Pix(TranslationFamily):
 
     def discriminator_phase(self, batch: Batch):
         source, target = batch["input"], batch["target"]
-        fake = self.networks["G"](source)
+        fake = self.hand_on("fake", self.networks["G"](source), source)
         # Halved, as in the reference, to slow D against G.
         loss, scalars = self.adversarial.discriminator_step(lambda output: self.judge(source, output), target, fake)
         return 0.5 * loss, scalars | {"loss/d": 0.5 * scalars["loss/d"]}
 
     def generator_phase(self, batch: Batch):
         source, target = batch["input"], batch["target"]
-        fake = self.networks["G"](source)
+        fake = self.take("fake", self.networks["G"], lambda: (source,))  # the last D step's, as in the reference
         l1 = F.l1_loss(fake, target)
         loss = self.model_cfg.l1_weight * l1
         scalars = {"loss/l1": l1.detach()}

@@ -1,0 +1,105 @@
+"""gan-train-ddp's side of a data-parallel run: check it as gan-train would, then start it through
+torchrun's own launcher and turn what comes back into one line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import NoReturn
+
+from gan_cli.compose import compose_config, output_folders, own_overrides
+from gan_cli.distributed import check_batch_divides
+from gan_cli.errors import UserError
+from gan_cli.preflight import check_command_line
+from gan_cli.runtime import resolve_device
+
+WORKER_MODULE = "gan_cli.ddp"
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A checked data-parallel run: torchrun's parsed arguments, and the workers' overrides."""
+
+    torchrun: argparse.Namespace
+    world_size: int
+    local_world_size: int
+    run_dir: str
+
+
+def torchrun_arguments(flags: list[str], overrides: list[str]) -> argparse.Namespace:
+    """torchrun's own parser on its flags, with the worker module and the overrides after them."""
+    from torch.distributed.run import get_args_parser
+
+    if any(flag in ("-m", "--multirun", "--module") for flag in flags):
+        raise UserError("gan-train-ddp starts one run over several processes; drop -m (a sweep runs with gan-train -m)")
+
+    def refuse(message: str) -> NoReturn:
+        raise UserError(f"{message}; torchrun's flags go before the overrides, e.g. gan-train-ddp --nproc_per_node=2 train.steps=100")
+
+    parser = get_args_parser()
+    parser.error = refuse
+    return parser.parse_args([*flags, "-m", WORKER_MODULE, *overrides])
+
+
+def world_sizes(torchrun: argparse.Namespace) -> tuple[int, int]:
+    """(processes in all, processes on this node), from --nproc_per_node and --nnodes."""
+    from torch.distributed.run import determine_local_world_size, parse_min_max_nnodes
+
+    try:
+        local = determine_local_world_size(torchrun.nproc_per_node)
+        min_nodes, max_nodes = parse_min_max_nnodes(torchrun.nnodes)
+    except (ValueError, RuntimeError) as error:
+        raise UserError(f"bad --nproc_per_node or --nnodes ({error}); e.g. --nproc_per_node=2 --nnodes=1") from None
+    if min_nodes != max_nodes:
+        raise UserError(f"--nnodes={torchrun.nnodes} is a range; give a fixed number of nodes, so that train.batch_size divides among the processes")
+    return local * max_nodes, local
+
+
+def check_launch(flags: list[str], overrides: list[str]) -> Launch:
+    """Everything gan-train checks, plus what a data-parallel run adds, before any process starts."""
+    torchrun = torchrun_arguments(flags, overrides)
+    world_size, local_world_size = world_sizes(torchrun)
+    args, _ = check_command_line(overrides)  # a resume rewrites them
+    cfg = compose_config(own_overrides(args))
+    check_batch_divides(cfg.train.batch_size, world_size)
+    if cfg.device.sync_bn and resolve_device(cfg.device.type).type != "cuda":
+        raise UserError("device.sync_bn=true needs GPUs (PyTorch's SyncBatchNorm runs on CUDA only); drop it on the CPU")
+    run_dir = output_folders(args)["hydra.run.dir"]
+    pinned = [a for a in args if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]  # every rank's, and resume's
+    torchrun.training_script_args = pinned
+    return Launch(torchrun, world_size, local_world_size, run_dir)
+
+
+def run_workers(launch: Launch) -> int:
+    """Run torchrun's launcher; the exit code to leave with. A worker's own error is already on
+    stderr as one line; this adds one line saying which rank ended how."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
+    from torch.distributed.run import run
+
+    # One thread per core between this node's processes, rather than torchrun's warning and 1.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // launch.local_world_size)))
+    try:
+        run(launch.torchrun)
+        return 0
+    except ChildFailedError as failed:
+        rank, failure = min(failed.failures.items())
+        code = failure.exitcode
+        reason = f"was stopped by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+        print(f"gan-train-ddp: error: rank {rank} {reason} (its message, if any, is above); the run is in {launch.run_dir}", file=sys.stderr)
+        return code if code > 0 else 1
+    except SignalException as stopped:
+        name = signal.Signals(stopped.sigval).name
+        print(f"gan-train-ddp: stopped by {name}; continue with: gan-train-ddp ... resume={launch.run_dir}", file=sys.stderr)
+        return 128 + int(stopped.sigval)
+    except RendezvousError as error:
+        endpoint = launch.torchrun.rdzv_endpoint or f"{launch.torchrun.master_addr}:{launch.torchrun.master_port}"
+        reason = " ".join(str(error).split())[:200]
+        raise UserError(
+            f"no rendezvous at {endpoint}: {reason}; start gan-train-ddp on every node with the same --nnodes and "
+            "--rdzv-endpoint, or lower --nnodes (--rdzv-conf=join_timeout=SECONDS sets how long to wait)"
+        ) from None

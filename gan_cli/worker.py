@@ -1,0 +1,34 @@
+"""One process of a data-parallel run, as torchrun starts it (``python -m gan_cli.ddp``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from gan_cli.cli import run_with_hydra
+from gan_cli.compose import compose_config, own_overrides, register_all
+from gan_cli.distributed import join_process_group, leave_process_group, shard_from_environment
+from gan_cli.runtime import resolve_device
+from gan_cli.signals import TrainingInterrupted
+from gan_cli.train import train
+
+
+def train_shard(args: list[str]) -> None:
+    """Join the other processes, then train this rank's shard; rank 0 runs under Hydra, which writes
+    the run directory gan-train-ddp pinned (hydra.run.dir), and reports for all."""
+    shard = shard_from_environment()
+    register_all()
+    cfg = compose_config(own_overrides(args))
+    join_process_group(shard, resolve_device(cfg.device.type), cfg.device.dist_timeout)
+    try:
+        if shard.is_main:
+            run_with_hydra(args, None, shard)
+            return
+        run_dir = next(a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir="))
+        train(cfg, Path(run_dir), Console(quiet=True), shard=shard)
+    except TrainingInterrupted as interrupted:
+        sys.exit(interrupted.exit_code)  # rank 0 says what was saved
+    finally:
+        leave_process_group()
