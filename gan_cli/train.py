@@ -267,7 +267,9 @@ def train(
             trial = False
             run.step += 1
             upkeep.after_step(scalars)
-            if stop.requested or (shard.distributed and any_rank(stop.requested, run.runtime.device)):
+            # Every rank takes part in the vote each step, so they all stop after the same step.
+            stop_now = any_rank(stop.requested, run.runtime.device) if shard.distributed else stop.requested
+            if stop_now:
                 checkpoint = upkeep.save_checkpoint(periodic=False)
                 barrier()  # every rank waits for rank 0's checkpoint before it exits
                 raise TrainingInterrupted(stop.signum or signal.SIGTERM, run.step, checkpoint)
