@@ -11,6 +11,7 @@ checkpoints, grids, TensorBoard and metrics; every rank stops at the same step.
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -82,7 +83,11 @@ def parallel_phases(phases: list[Phase], family: Family, device: torch.device) -
     for phase in phases:
         # BatchNorm statistics stay per rank (broadcast_buffers=False), or are synchronised by
         # SyncBatchNorm (device.sync_bn); every rank starts from the same weights either way.
-        module = DistributedDataParallel(PhaseModule(phase, family), device_ids=ids, broadcast_buffers=False)
+        with warnings.catch_warnings():
+            # torch suggests forward_sync_buffers, which would still sync buffers at init; per-rank
+            # statistics need broadcast_buffers=False until its init_sync_buffers exists.
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            module = DistributedDataParallel(PhaseModule(phase, family), device_ids=ids, broadcast_buffers=False)
         wrapped.append(Phase(phase.name, phase.optimizer, phase.trains, module, phase.repeats, phase.scalars))
     return wrapped
 

@@ -4,6 +4,7 @@ torchrun's own launcher and turn what comes back into one line."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -76,13 +77,17 @@ def check_launch(flags: list[str], overrides: list[str]) -> Launch:
 def run_workers(launch: Launch) -> int:
     """Run torchrun's launcher; the exit code to leave with. A worker's own error is already on
     stderr as one line; this adds one line saying which rank ended how."""
+    # One thread per core between this node's processes, rather than torchrun's warning and 1.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // launch.local_world_size)))
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import run
 
-    # One thread per core between this node's processes, rather than torchrun's warning and 1.
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // launch.local_world_size)))
+    for name in list(logging.root.manager.loggerDict):  # the agent's shutdown warnings; one line says it below
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
     try:
         run(launch.torchrun)
         return 0
