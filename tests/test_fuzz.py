@@ -22,9 +22,9 @@ from gan_cli.preflight import check_command_line
 from gan_cli.sample import SampleConfig, sample
 from translation_data import write_aligned_folder
 
-FUZZ_CASES = 200
+FUZZ_CASES = 120
 SLOW_FUZZ_CASES = 3000
-TRAINED_PER_RUN = 6
+TRAINED_PER_RUN = 4
 COMMON = [
     "data.root={mnist}", "data.download=false", "train.steps=1", "train.batch_size=8", "train.num_samples=16",
     "eval.num_samples=130", "device=cpu", "device.threads=1",

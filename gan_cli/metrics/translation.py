@@ -7,8 +7,6 @@ the pooled error. The torchmetrics implementations need no downloaded weights.
 from __future__ import annotations
 
 import torch
-from torchmetrics import MeanAbsoluteError
-from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 
 def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
@@ -19,6 +17,11 @@ class TranslationScores:
     """``update(outputs, targets)`` per batch of images in [-1, 1]; ``compute()`` the means; ``reset()``."""
 
     def __init__(self) -> None:
+        # imported here: torchmetrics pulls in torchvision's models (seconds), and every command
+        # loads the translation families at start-up but few of them ever score a translation
+        from torchmetrics import MeanAbsoluteError
+        from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
         self.l1 = MeanAbsoluteError()
         self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
         self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
@@ -43,6 +46,8 @@ class MeanL1:
     """The mean absolute difference in [0, 1] of image pairs, over batches (cycle reconstructions)."""
 
     def __init__(self) -> None:
+        from torchmetrics import MeanAbsoluteError  # imported on use, as in TranslationScores
+
         self.metric = MeanAbsoluteError()
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
