@@ -7,7 +7,7 @@ STAMP := $(VENV)/.gan-cli-installed
 # apt-get needs root; use sudo when it is there and we are not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || ! command -v sudo >/dev/null || echo sudo -n)
 
-.PHONY: setup demo demo-translation test test-all bench bench-translation bench-metrics clean
+.PHONY: setup demo demo-translation test test-all bench bench-translation bench-metrics bench-stabilizers bench-speed bench-parallel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,11 +37,26 @@ test-all: setup
 demo-translation: setup
 	$(BIN)/gan-train model=pix2pix data=fashion_edges device=cpu
 
-bench: setup
-	$(BIN)/python benchmarks/bench_speed.py
+# About an hour on 2 cores; each part has its own target. bench-stabilizers (about an hour more) is apart.
+bench: setup bench-speed bench-parallel
 	$(BIN)/python benchmarks/bench_translation.py
 	$(BIN)/python benchmarks/bench_losses.py
 	$(MAKE) bench-metrics
+
+# Runner against the canonical loop in each precision and compile setting; streaming; FID after 1, 3, 5 min.
+bench-speed: setup
+	$(BIN)/python benchmarks/bench_speed.py
+	$(BIN)/python benchmarks/bench_streaming.py
+	$(BIN)/python benchmarks/bench_time_to_quality.py
+
+# DDP with 1 and 2 processes; a 4-job sweep serially and on the joblib launcher.
+bench-parallel: setup
+	$(BIN)/python benchmarks/bench_parallel.py
+
+# The measurement behind model=dcgan's defaults: 180 s per configuration, two seeds for the leaders.
+bench-stabilizers: setup
+	$(BIN)/python benchmarks/bench_stabilizers.py --budget 180
+	$(BIN)/python benchmarks/bench_stabilizers.py --budget 180 --seeds 1 --only baseline,r1,fast-adam,fast-adam-ema,fast-adam-r1,fast-adam-ema-r1
 
 # Trains the default DCGAN with a checkpoint every 250 steps, then scores each checkpoint.
 bench-metrics: setup

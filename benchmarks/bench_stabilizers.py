@@ -5,7 +5,8 @@ same wall-clock budget, then its samples are scored and drawn.
     python benchmarks/bench_stabilizers.py --only baseline,ema --budget 240 --seeds 0,1
     python benchmarks/bench_stabilizers.py --quick                   # 5 s each: checks that it runs
 
-A configuration is gan-train's defaults (DCGAN on MNIST, the `make demo` job) plus its overrides. It
+A configuration is the default DCGAN on MNIST (the `make demo` job) with the old defaults (the DCGAN
+paper's Adam at 2e-4, beta1 0.5, no EMA, no R1; ``PAPER``) plus its overrides. It
 trains through the real core (``build_run`` and ``train_step``) until the budget is spent, so a slower
 option pays for its cost in steps. Then it is scored as training scores it (the default classifier
 extractor, eval.num_samples samples against as many MNIST training images, seed eval.seed), always
@@ -37,19 +38,26 @@ from gan_cli.metrics.quality import QualityScorer, build_scorer
 from gan_cli.run import generate_grid_images
 from gan_cli.train import build_run, train_step
 
-CONFIGS = {  # name: overrides of gan-train's defaults; "baseline" is the default before this benchmark
+PAPER = ["optimizer.lr=2e-4", "optimizer.beta1=0.5", "model.ema=false", "regularizer.r1_gamma=0"]  # the defaults before this benchmark
+FAST_ADAM = ["optimizer.lr=2e-3", "optimizer.beta1=0"]  # the Optuna search's lead (README, Sweeps)
+CONFIGS = {  # name: overrides on the old defaults (the DCGAN paper's Adam, nothing else); new-default is gan-train's own
     "baseline": [],
     "saturating": ["loss=saturating"],
     "lsgan": ["loss=lsgan"],
     "hinge": ["loss=hinge"],
     "wgan_gp": ["loss=wgan_gp", "model.d_norm=layer"],
     "sn": ["model.spectral_norm=true", "model.d_norm=none"],
+    "hinge-sn": ["loss=hinge", "model.spectral_norm=true", "model.d_norm=none"],
     "r1": ["regularizer.r1_gamma=1"],
     "ema": ["model.ema=true"],
     "diffaugment": ["augment=diffaugment"],
     "limit1000": ["data.limit=1000"],
     "limit1000-diffaugment": ["data.limit=1000", "augment=diffaugment"],
-    "fast-adam": ["optimizer.lr=2e-3", "optimizer.beta1=0"],  # the Optuna search's lead (README, Sweeps)
+    "fast-adam": FAST_ADAM,
+    "adam1e-3-ema": ["optimizer.lr=1e-3", "optimizer.beta1=0", "model.ema=true"],
+    "fast-adam-ema": [*FAST_ADAM, "model.ema=true"],
+    "fast-adam-r1": [*FAST_ADAM, "regularizer.r1_gamma=1"],
+    "fast-adam-ema-r1": [*FAST_ADAM, "model.ema=true", "regularizer.r1_gamma=1"],  # = model=dcgan's defaults now
 }
 UNTIMED = ["device=cpu", "device.precision=fp32", "device.compile=false", "eval.enabled=false", "train.steps=100000000"]  # the budget ends training; fp32 eager, as every row was measured
 SHOWN = ("eval/fid", "eval/kid", "eval/precision", "eval/recall")
@@ -83,7 +91,7 @@ def chosen_configs(args: argparse.Namespace) -> dict[str, list[str]]:
 def train_for(overrides: list[str], seed: int, budget_s: float, run_dir: Path) -> tuple[object, float]:
     """A run of the configuration trained until ``budget_s`` seconds have passed; returns it and the
     seconds its steps took."""
-    cfg = compose_config([*UNTIMED, f"train.seed={seed}", *overrides])
+    cfg = compose_config([*UNTIMED, *PAPER, f"train.seed={seed}", *overrides])
     run = build_run(cfg, run_dir, console=Console(quiet=True))
     started = time.perf_counter()
     while time.perf_counter() - started < budget_s:
@@ -106,7 +114,7 @@ def measure(name: str, overrides: list[str], seed: int, budget_s: float, scorer:
 def markdown_table(results: list[dict]) -> str:
     lines = ["| configuration | overrides | seed | steps | images/s | FID ↓ | KID ↓ | precision | recall |", "|---" * 9 + "|"]
     for r in sorted(results, key=lambda r: r["eval/fid"]):
-        overrides = " ".join(f"`{o}`" for o in r["overrides"]) or "(gan-train's defaults before this benchmark)"
+        overrides = " ".join(f"`{o}`" for o in r["overrides"]) or "(the old defaults, PAPER)"
         figures = " | ".join(f"{r[key]:.4g}" for key in SHOWN)
         lines.append(f"| {r['name']} | {overrides} | {r['seed']} | {r['steps']} | {r['images_per_s']:.0f} | {figures} |")
     return "\n".join(lines)
