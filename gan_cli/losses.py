@@ -8,8 +8,9 @@ as unbounded scores; the critic's gradient penalty keeps it near 1-Lipschitz.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ContextManager
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,9 @@ class AdversarialLoss:
         self.real_label = real_label
         self.gp_weight = gp_weight
         self.r1 = R1Penalty()
+        # What the gradient penalties run inside. torch.compile's graphs have no double backward, so
+        # a compiled run sets this to a block in which the networks run eager (compiling.eager).
+        self.penalty_context: Callable[[], ContextManager] = contextlib.nullcontext
 
     @classmethod
     def from_config(cls, loss_cfg) -> "AdversarialLoss":
@@ -107,14 +111,15 @@ class AdversarialLoss:
         real_out, fake_out = critic(real), critic(fake)
         loss = self.discriminator(real_out, fake_out)
         scalars = {"loss/d": loss.detach(), **self.d_outputs(real_out, fake_out)}
-        if self.kind is GanLoss.wgan_gp:
-            penalty = gradient_penalty(critic, real, fake)
-            loss = loss + self.gp_weight * penalty
-            scalars[GRADIENT_PENALTY] = penalty.detach()
-        if self.r1.due():
-            r1 = self.r1(critic, real)
-            loss = loss + r1
-            scalars[R1] = r1.detach() / self.r1.every  # logged at its per-step strength
+        with self.penalty_context():
+            if self.kind is GanLoss.wgan_gp:
+                penalty = gradient_penalty(critic, real, fake)
+                loss = loss + self.gp_weight * penalty
+                scalars[GRADIENT_PENALTY] = penalty.detach()
+            if self.r1.due():
+                r1 = self.r1(critic, real)
+                loss = loss + r1
+                scalars[R1] = r1.detach() / self.r1.every  # logged at its per-step strength
         return loss, scalars
 
     def generator(self, fake_out: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import signal
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from gan_cli.checkpoint import load_checkpoint
-from gan_cli.compiling import compile_networks, eager_networks, first_line, wants_compile
+from gan_cli.compiling import compile_networks, eager, eager_networks, first_line, wants_compile
 from gan_cli.augment import augment_inputs, parse_policy
 from gan_cli.config import AugmentName, NanPolicy, check_config, learning_rates
 from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
@@ -141,6 +142,7 @@ def build_run(
     compile_step = wants_compile(cfg.device.compile, runtime.device)
     if compile_step:
         compile_networks(family)
+        family.adversarial.penalty_context = functools.partial(eager, family)
     phases = family.phases()
     return TrainingRun(
         cfg=cfg,

@@ -89,12 +89,14 @@ def tiny_run(tmp_path, fake_mnist_root, *options: str):
     return build_run(cfg, tmp_path, console=Console(quiet=True))
 
 
-def test_a_compiled_step_gives_the_eager_losses(tmp_path, fake_mnist_root, monkeypatch):
+@pytest.mark.parametrize("penalty", [[], ["regularizer.r1_every=1"], ["loss=wgan_gp", "model.d_norm=none"]], ids=["plain", "r1", "wgan_gp"])
+def test_a_compiled_step_gives_the_eager_losses(penalty, tmp_path, fake_mnist_root, monkeypatch):
     # aot_eager: Dynamo's graphs and AOTAutograd's joint backward, without Inductor's C++ build,
-    # which takes minutes on two cores (the benchmark times Inductor itself)
+    # which takes minutes on two cores (the benchmark times Inductor itself). The gradient
+    # penalties need a double backward, which compiled graphs lack: they run eager.
     monkeypatch.setattr("gan_cli.compiling.COMPILE_BACKEND", "aot_eager")
-    eager = steps_of(tiny_run(tmp_path / "eager", fake_mnist_root, "device.compile=false"), 3)
-    run = tiny_run(tmp_path / "compiled", fake_mnist_root, "device.compile=true")
+    eager = steps_of(tiny_run(tmp_path / "eager", fake_mnist_root, "device.compile=false", *penalty), 3)
+    run = tiny_run(tmp_path / "compiled", fake_mnist_root, "device.compile=true", *penalty)
     assert run.compiled
     for a, b in zip(eager, steps_of(run, 3)):
         assert a.keys() == b.keys()
