@@ -17,14 +17,17 @@ from gan_cli.config import compile_setting
 from gan_cli.families.base import Family
 
 COMPILE_BACKEND = "inductor"  # torch.compile's default: C++/OpenMP kernels on the CPU, Triton on GPUs
+# Device types where bench_speed.py measured a compiled demo-length run (compile time included) to beat
+# eager. CPUs measured slower in fp32 and bf16 (README, Speed); CUDA is unmeasured until a GPU machine
+# runs benchmarks/gpu_check.sh, so auto leaves it eager there too.
+COMPILE_PAYS_ON: frozenset[str] = frozenset()
 
 
 def wants_compile(value, device: torch.device) -> bool:
-    """Whether to compile. auto compiles where it was measured to pay for its compile time within a
-    demo-length run: on CUDA GPUs, not on CPUs (README, Speed)."""
+    """Whether to compile: true, false, or auto (only where measured to pay, COMPILE_PAYS_ON)."""
     setting = compile_setting(value)
     if setting == "auto":
-        return device.type == "cuda"
+        return device.type in COMPILE_PAYS_ON
     return setting == "true"
 
 

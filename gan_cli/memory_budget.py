@@ -27,7 +27,8 @@ def available_bytes(device: torch.device = torch.device("cpu")) -> int:
 
 
 def gib(nbytes: float) -> str:
-    return f"{nbytes / 2**30:.1f} GiB"
+    """A size for a message: GiB, or MiB below one GiB, where "0.0 GiB" would say nothing."""
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
 
 
 def check_fits(nbytes: int, what: str, fix: str, device: torch.device = torch.device("cpu")) -> None:

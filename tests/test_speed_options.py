@@ -11,6 +11,7 @@ from rich.console import Console
 
 from conftest import TINY_FAMILIES, cli_env, describe, run_cli
 from gan_cli import precision as precision_module
+from gan_cli.compiling import wants_compile
 from gan_cli.compose import compose_config
 from gan_cli.config import Precision
 from gan_cli.errors import UserError
@@ -128,3 +129,9 @@ def test_g_runs_forward_once_per_d_step_and_not_again_for_its_own(tmp_path, fake
     run.family.networks["G"].register_forward_hook(lambda *args: calls.append(1))
     steps_of(run, 2)
     assert len(calls) == 2 * d_steps
+
+
+def test_compile_auto_compiles_only_where_measured_to_pay(tmp_path, fake_mnist_root):
+    cpu = torch.device("cpu")
+    assert not wants_compile("auto", cpu) and wants_compile("true", cpu) and not wants_compile(False, cpu)
+    assert not tiny_run(tmp_path, fake_mnist_root).compiled  # the default, on this CPU
