@@ -3,7 +3,8 @@
 Both train the same networks (``ConvGenerator``/``ConvDiscriminator``, nz=100, ngf=ndf=64) on MNIST at
 32x32 (or ``--image-size 64``) with batch 128, on the CPU or a CUDA GPU (``--device``). The runner goes
 through the real core (``compose_config`` → ``build_run`` → ``train_step``) in each setting of
-``RUNNER_SETTINGS``: fp32, bf16 autocast and gan-train's default ``device.precision=auto``, each with
+``RUNNER_SETTINGS``: fp32 (also without the default R1 and EMA, the canonical loop's work), bf16
+autocast and gan-train's default ``device.precision=auto``, each with
 and without ``torch.compile``. The canonical loop is dcgan/main.py's: a torchvision ``MNIST`` dataset
 with PIL transforms behind a two-worker ``DataLoader``, fp32, contiguous.
 
@@ -58,10 +59,16 @@ class RunnerSetting:
     precision: str
     compile: str
     target: Optional[float] = None
+    overrides: tuple[str, ...] = ()
 
+
+# gan-train's defaults add R1 (every 16 D steps) and the generator EMA to the step; without them the
+# runner does the canonical loop's work, which is what "fp32 alone" compares.
+CANONICAL_WORK = ("regularizer.r1_gamma=0", "model.ema=false")
 
 RUNNER_SETTINGS = (
     RunnerSetting("runner fp32", "fp32", "false", target=1.4),
+    RunnerSetting("runner fp32 without R1 and EMA", "fp32", "false", target=1.4, overrides=CANONICAL_WORK),
     RunnerSetting("runner bf16", "bf16", "false"),
     RunnerSetting("runner fp32 + compile", "fp32", "true"),
     RunnerSetting("runner bf16 + compile", "bf16", "true"),
@@ -161,6 +168,7 @@ def runner_overrides(data_root: Path, setting: RunnerSetting, options: "Options"
         f"device.precision={setting.precision}",
         f"device.compile={setting.compile}",
         "eval.enabled=false",
+        *setting.overrides,
     ]
 
 
@@ -290,8 +298,8 @@ class Results:
 
     def rows(self) -> list[tuple[Measurement, Optional[float]]]:
         """(measurement, its target as a multiple of the canonical loop)."""
-        targets = [setting.target for setting in RUNNER_SETTINGS]
-        return [*zip(self.runner, targets), (self.canonical, None)]
+        targets = {setting.name: setting.target for setting in RUNNER_SETTINGS}
+        return [*((run, targets[run.name]) for run in self.runner), (self.canonical, None)]
 
 
 def verdict(results: Results, run: Measurement, target: Optional[float]) -> str:
@@ -306,7 +314,7 @@ def print_details(results: Results, options: Options) -> None:
     for run, target in results.rows():
         chose = f" [auto chose {run.note}]" if run.note else ""
         print(
-            f"  {run.name:<24} {run.images_per_s:8.1f} images/s  {run.ms_per_step:7.1f} ms/step  "
+            f"  {run.name:<32} {run.images_per_s:8.1f} images/s  {run.ms_per_step:7.1f} ms/step  "
             f"start-up {run.start_up_seconds:5.1f} s  {DEMO_STEPS} steps {run.demo_seconds:6.0f} s  "
             f"{run.flops_per_s / 1e9:6.1f} GFLOP/s  {100 * run.flops_per_s / results.peaks[run.peak_precision]:5.1f}% "
             f"of {run.peak_precision} peak  {results.ratio(run):.2f}x canonical {verdict(results, run, target)}{chose}"
