@@ -84,7 +84,9 @@ def run_workers(launch: Launch) -> int:
     from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import run
 
-    for name in list(logging.root.manager.loggerDict):  # the agent's shutdown warnings; one line says it below
+    # The agent's shutdown warnings, which the one line below says better. torch gives each of its
+    # elastic loggers a level of its own, so their common parent's level would not reach them.
+    for name in list(logging.root.manager.loggerDict):
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.ERROR)
 
