@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from gan_cli.background import detached_copy
 from gan_cli.checkpoint import FORMAT, atomic_save, capture_rng_state
 from gan_cli.data import BatchStream
 from gan_cli.errors import UserError
@@ -90,19 +91,24 @@ def checkpoint_payload(run: TrainingRun, metrics: dict[str, float]) -> dict[str,
     }
 
 
-def save_checkpoints(run: TrainingRun, metrics: dict[str, float], periodic: bool) -> Path:
-    """Write last.pt (and step_XXXXXXX.pt when periodic, best.pt when the metric improved),
-    pruning old periodic ones past keep_last."""
+def checkpoint_write(run: TrainingRun, metrics: dict[str, float], periodic: bool) -> Callable[[], Path]:
+    """The run's state now, copied off the live tensors, and the write of it to last.pt (and
+    step_XXXXXXX.pt when periodic, best.pt when the metric improved, pruning old periodic ones past
+    keep_last), to be run on any thread while training goes on."""
     improved = update_best(run, metrics)
-    payload = checkpoint_payload(run, metrics)
-    last = run.checkpoint_dir / "last.pt"
-    atomic_save(payload, last)
-    if periodic:
-        atomic_save(payload, run.checkpoint_dir / f"step_{run.step:07d}.pt")
-        prune_checkpoints(run.checkpoint_dir, run.cfg.train.keep_last)
-    if improved:
-        atomic_save(payload, run.checkpoint_dir / "best.pt")
-    return last
+    payload = detached_copy(checkpoint_payload(run, metrics))
+    folder, step, keep_last = run.checkpoint_dir, run.step, run.cfg.train.keep_last
+
+    def write() -> Path:
+        atomic_save(payload, folder / "last.pt")
+        if periodic:
+            atomic_save(payload, folder / f"step_{step:07d}.pt")
+            prune_checkpoints(folder, keep_last)
+        if improved:
+            atomic_save(payload, folder / "best.pt")
+        return folder / "last.pt"
+
+    return write
 
 
 def update_best(run: TrainingRun, metrics: dict[str, float]) -> bool:

@@ -272,7 +272,7 @@ def train(
             # Every rank takes part in the vote each step, so they all stop after the same step.
             stop_now = any_rank(stop.requested, run.runtime.device) if shard.distributed else stop.requested
             if stop_now:
-                checkpoint = upkeep.save_checkpoint(periodic=False)
+                checkpoint = upkeep.save_checkpoint(periodic=False, wait=True)
                 barrier()  # every rank waits for rank 0's checkpoint before it exits
                 raise TrainingInterrupted(stop.signum or signal.SIGTERM, run.step, checkpoint)
         summary = upkeep.finish()

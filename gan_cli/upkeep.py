@@ -14,6 +14,7 @@ from rich.console import Console
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from gan_cli.background import BackgroundWriter, has_spare_cores
 from gan_cli.artifacts import append_json_line, image_grid, keep_json_lines_until, save_png, write_gif, write_json
 from gan_cli.checkpoint import remove_stale_temporaries
 from gan_cli.compiling import eager
@@ -23,7 +24,7 @@ from gan_cli.families.base import THROUGHPUT, Scalars
 from gan_cli.health import HealthMonitor
 from gan_cli.plots import read_scalars, write_training_plots
 from gan_cli.progress import describe_figures, summary_table, training_progress
-from gan_cli.run import TrainingRun, generate_grid_images, is_finite_network, logged_names, save_checkpoints
+from gan_cli.run import TrainingRun, checkpoint_write, generate_grid_images, is_finite_network, logged_names
 
 
 class ScalarMeter:
@@ -79,7 +80,7 @@ def flat_settings(cfg) -> dict[str, Any]:
 
 
 class Upkeep:
-    """Owns the TensorBoard writer and the progress bar; called once per step."""
+    """Owns the TensorBoard writer, the progress bar and the background writes; called once per step."""
 
     def __init__(self, run: TrainingRun, console: Console):
         self.run = run
@@ -94,6 +95,7 @@ class Upkeep:
             self.writer = SummaryWriter(log_dir=str(run.run_dir / "tb"), purge_step=run.step + 1 if run.step else None)
         self.progress = training_progress(console)
         self.task = self.progress.add_task("train", total=run.total_steps, completed=run.step, figures="")
+        self.writes = BackgroundWriter(threaded=has_spare_cores(run.runtime.device))  # grids and checkpoints
 
     def __enter__(self) -> "Upkeep":
         self.progress.start()
@@ -104,6 +106,8 @@ class Upkeep:
     def __exit__(self, exc_type, exc, traceback) -> None:
         self.progress.stop()
         try:
+            self.writes.close()  # the queued grids and checkpoints are written whatever stopped the run
+            self.settle_writes(wait_for_all=True)
             with self.writing("TensorBoard events"):
                 self.writer.close()
         except UserError:
@@ -126,6 +130,14 @@ class Upkeep:
                 "Free disk space, then resume=auto"
             ) from None
 
+    def settle_writes(self, wait_for_all: bool = False) -> None:
+        """Report a background write that failed as the one line ``writing`` makes of it."""
+        failure = self.writes.settle(wait_for_all)
+        if failure is not None:
+            what, error = failure
+            with self.writing(what):
+                raise error
+
     @property
     def metrics_file(self) -> Path:
         return self.run.run_dir / "metrics.jsonl"
@@ -140,6 +152,7 @@ class Upkeep:
         self.meter = ScalarMeter()  # throughput counts training only, not start-up
 
     def after_step(self, scalars: Scalars) -> None:
+        self.settle_writes()
         run, every = self.run, self.run.cfg.train
         images_per_step = run.cfg.train.batch_size * run.cfg.train.d_steps
         self.meter.add(scalars, images_per_step)
@@ -164,12 +177,16 @@ class Upkeep:
             for name, optimizer in self.run.optimizers.items():
                 self.writer.add_scalar(f"lr/{name}", optimizer.param_groups[0]["lr"], self.run.step)
 
-    def save_grid(self) -> Path:
+    def save_grid(self) -> None:
         with eager(self.run.family), averaged_generators(self.run.family):
             grid = image_grid(generate_grid_images(self.run.family, self.run.grid), self.run.grid.nrow)
-        with self.writing("a sample grid"):
-            self.writer.add_image("samples", grid, self.run.step)
-            return save_png(grid, self.run.sample_dir / f"step_{self.run.step:07d}.png")
+        step, path = self.run.step, self.run.sample_dir / f"step_{self.run.step:07d}.png"
+
+        def write() -> None:  # both encode a PNG: the slow part
+            self.writer.add_image("samples", grid, step)
+            save_png(grid, path)
+
+        self.writes.submit("a sample grid", write)
 
     def evaluate(self) -> None:
         """Score samples against real images, or a translation family on its held-out pairs; log the
@@ -189,14 +206,18 @@ class Upkeep:
         with self.writing("metrics.jsonl"):
             append_json_line({"step": run.step, **self.evaluated, **self.evaluation_record()}, self.metrics_file)
 
-    def save_checkpoint(self, periodic: bool) -> Path:
+    def save_checkpoint(self, periodic: bool, wait: bool = False) -> Path:
+        """Queue last.pt (and the periodic and best copies); with ``wait``, return once it is on disk."""
         if not is_finite_network(self.run.family):
             raise UserError(
                 f"step {self.run.step}: the weights hold NaN or Inf; kept the last good checkpoint in "
                 f"{self.run.checkpoint_dir}. Lower optimizer.lr and resume from it"
             )
-        with self.writing("a checkpoint"):  # atomic: a failed write leaves the previous last.pt whole
-            return save_checkpoints(self.run, self.latest | self.evaluated, periodic)
+        # Atomic: a failed write leaves the previous last.pt whole.
+        self.writes.submit("a checkpoint", checkpoint_write(self.run, self.latest | self.evaluated, periodic))
+        if wait:
+            self.settle_writes(wait_for_all=True)
+        return self.run.checkpoint_dir / "last.pt"
 
     def log_hyperparameters(self) -> None:
         """The run's settings, and the names of the figures it logs, for TensorBoard's HParams
@@ -223,6 +244,7 @@ class Upkeep:
     def finish(self) -> dict[str, Any]:
         """Write the progress GIF, plots.png and summary.json, and print the final table."""
         run = self.run
+        self.settle_writes(wait_for_all=True)  # the GIF reads every grid back
         with self.writing("the progress GIF"):
             gif = write_gif(sorted(run.sample_dir.glob("step_*.png")), run.sample_dir / "progress.gif")
         with self.writing("plots.png"):
@@ -273,7 +295,7 @@ class FollowerUpkeep:
     def after_step(self, scalars: Scalars) -> None:
         pass
 
-    def save_checkpoint(self, periodic: bool) -> Path:
+    def save_checkpoint(self, periodic: bool, wait: bool = False) -> Path:
         return self.run.checkpoint_dir / "last.pt"  # the one rank 0 writes
 
     def finish(self) -> dict[str, Any]:

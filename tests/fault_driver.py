@@ -1,8 +1,9 @@
 """``python fault_driver.py FAULT RUN_DIR gan-train-args...``: gan-train with one fault injected.
 
-FAULT is ``grid``, ``gif``, ``summary`` or ``tensorboard``: those writes fail as on a full disk from
-the moment the run's first checkpoint exists (TensorBoard's fail on its writer thread). Or ``nan``:
-every odd step's loss is NaN, as a diverged run's would be.
+FAULT is ``grid``, ``gif``, ``summary``, ``tensorboard`` or ``checkpoint``: those writes fail as on a
+full disk from the moment the run's first checkpoint exists (TensorBoard's fail on its writer thread).
+Or ``nan``: every odd step's loss is NaN, as a diverged run's would be. Or ``none``. A ``+threads``
+suffix (``grid+threads``) writes grids and checkpoints on the background thread whatever the cores.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import tensorboard.summary.writer.record_writer as record_writer
 
+import gan_cli.run as run
 import gan_cli.train as train
 import gan_cli.upkeep as upkeep
 from gan_cli.cli import train_main
@@ -36,10 +38,18 @@ def nan_on_odd_steps(apply_update):
 
 if __name__ == "__main__":
     fault, run_dir, args = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+    fault, threaded = fault.removesuffix("+threads"), fault.endswith("+threads")
+    if threaded:
+        upkeep.has_spare_cores = lambda device: True
     if fault == "nan":
         train.apply_update = nan_on_odd_steps(train.apply_update)
-    else:
-        owners = {"grid": (upkeep, "save_png"), "gif": (upkeep, "write_gif"), "summary": (upkeep, "write_json")}
+    elif fault != "none":
+        owners = {
+            "grid": (upkeep, "save_png"),
+            "gif": (upkeep, "write_gif"),
+            "summary": (upkeep, "write_json"),
+            "checkpoint": (run, "atomic_save"),
+        }
         owner, name = owners.get(fault, (record_writer.RecordWriter, "write"))  # "tensorboard"
         setattr(owner, name, fail_once_checkpointed(getattr(owner, name), run_dir))
     sys.argv = ["gan-train", *args]
