@@ -43,11 +43,13 @@ bench: setup bench-speed bench-parallel
 	$(BIN)/python benchmarks/bench_losses.py
 	$(MAKE) bench-metrics
 
-# Runner against the canonical loop in each precision and compile setting; streaming; FID after 1, 3, 5 min.
+# Runner against the canonical loop in each precision and compile setting; streaming; FID after 1, 3, 5 min;
+# grids and checkpoints written inline against on a background thread.
 bench-speed: setup
 	$(BIN)/python benchmarks/bench_speed.py
 	$(BIN)/python benchmarks/bench_streaming.py
 	$(BIN)/python benchmarks/bench_time_to_quality.py
+	$(BIN)/python benchmarks/bench_upkeep.py
 
 # DDP with 1 and 2 processes; a 4-job sweep serially and on the joblib launcher.
 bench-parallel: setup

@@ -8,17 +8,20 @@ autocast and gan-train's default ``device.precision=auto``, each with
 and without ``torch.compile``. The canonical loop is dcgan/main.py's: a torchvision ``MNIST`` dataset
 with PIL transforms behind a two-worker ``DataLoader``, fp32, contiguous.
 
-Every figure printed is measured in this process: throughput (images/s, data loading included), the
-runner/canonical ratio against the project's targets, the time the first steps took (torch.compile's
+Every figure printed is measured in this process. The loops are timed in turns, a slice of steps
+each per round, so a machine that speeds up or slows down while the script runs (a shared host)
+moves every loop's figure alike instead of the ratios: throughput (images/s, data loading included),
+the runner/canonical ratio against the project's targets, the time the first steps took (torch.compile's
 work), the time a demo-length run (2000 steps) would take with it, the FLOPs of one training step
 counted with ``FlopCounterMode``, and the achieved FLOP/s as a share of the measured matmul peak.
 
-    .venv/bin/python benchmarks/bench_speed.py [--steps N] [--warmup N] [--device cpu|cuda] [--image-size 32|64] [--quick]
+    .venv/bin/python benchmarks/bench_speed.py [--steps N] [--rounds N] [--warmup N] [--device cpu|cuda] [--image-size 32|64] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import sys
 import tempfile
@@ -78,9 +81,11 @@ RUNNER_SETTINGS = (
 
 @dataclass(frozen=True)
 class Settings:
-    """How long to measure: timed steps after warm-up steps, and the matmul used for the peak."""
+    """How long to measure: timed steps (in ``rounds`` turns) after warm-up steps, and the matmul
+    used for the peak."""
 
     steps: int
+    rounds: int
     warmup: int
     matmul_size: int
     matmul_repeats: int
@@ -99,6 +104,7 @@ class Measurement:
     warmup_steps: int
     peak_precision: str = "fp32"  # the matmul peak it is compared with
     note: str = ""  # what precision=auto and compile=auto chose
+    conv_share: Optional[float] = None  # of a step's time, in convolution kernels (profiled; CPU only)
 
     @property
     def start_up_seconds(self) -> float:
@@ -109,6 +115,11 @@ class Measurement:
     def demo_seconds(self) -> float:
         """A demo-length run's training time at this speed, the start-up included."""
         return self.start_up_seconds + DEMO_STEPS * self.seconds / self.steps
+
+    @property
+    def conv_ms_per_step(self) -> Optional[float]:
+        """Time per step in convolution kernels, which no loop around them can speed up."""
+        return None if self.conv_share is None else self.conv_share * self.ms_per_step
 
     @property
     def images_per_s(self) -> float:
@@ -123,25 +134,72 @@ class Measurement:
         return self.flops_per_image * self.images_per_s
 
 
-def measure(name: str, step: Callable[[], object], settings: Settings, peak_precision: str = "fp32", note: str = "") -> Measurement:
-    """Time ``settings.warmup`` warm-up steps, then ``settings.steps`` steps, then count one more step's FLOPs."""
-    start = time.perf_counter()
-    for _ in range(settings.warmup):
-        step()
-    synchronize()
-    warmup_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(settings.steps):
-        step()
-    synchronize()
-    seconds = time.perf_counter() - start
-    flops = count_flops(step) / BATCH_SIZE
-    return Measurement(name, settings.steps, BATCH_SIZE, seconds, flops, warmup_seconds, settings.warmup, peak_precision, note)
+@dataclass
+class Loop:
+    """A training loop under test: its step, and the time its steps have taken so far."""
+
+    name: str
+    step: Callable[[], object]
+    peak_precision: str = "fp32"
+    note: str = ""
+    before_count: Callable[[], object] = lambda: None  # brings the loop to a step FlopCounterMode can count
+    warmup_steps: int = 0
+    warmup_seconds: float = 0.0
+    seconds: float = 0.0
+    steps: int = 0
+
+    def run(self, steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        synchronize()
+        return time.perf_counter() - start
+
+    def measurement(self, device: str) -> Measurement:
+        self.before_count()
+        flops = count_flops(self.step) / BATCH_SIZE
+        conv_share = convolution_share(self.step) if device == "cpu" else None
+        return Measurement(
+            self.name, self.steps, BATCH_SIZE, self.seconds, flops, self.warmup_seconds, self.warmup_steps,
+            self.peak_precision, self.note, conv_share,
+        )
+
+
+def time_in_turns(loops: list[Loop], settings: Settings, device: str) -> list[Measurement]:
+    """Warm every loop up, then time ``settings.steps`` steps of each in ``settings.rounds`` rounds,
+    each loop taking its slice in turn; then count one more step's FLOPs."""
+    for loop in loops:
+        loop.warmup_steps, loop.warmup_seconds = settings.warmup, loop.run(settings.warmup)
+    for steps in round_slices(settings.steps, settings.rounds):
+        for loop in loops:
+            loop.seconds += loop.run(steps)
+            loop.steps += steps
+    return [loop.measurement(device) for loop in loops]
+
+
+def round_slices(steps: int, rounds: int) -> list[int]:
+    """``steps`` split into ``rounds`` near-equal slices (no empty ones)."""
+    rounds = min(rounds, steps)
+    return [steps // rounds + (i < steps % rounds) for i in range(rounds)]
 
 
 def synchronize() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
+
+
+def convolution_share(step: Callable[[], object], steps: int = 16) -> float:
+    """The share of ``steps`` steps' time (16: one period of the lazy R1 term) spent inside
+    convolution operators (forward, transposed and backward), from the profiler. A share, taken
+    over the same steps, holds while the machine's speed drifts. The profiler's overhead lengthens
+    the many small operators around the convolutions, so the share comes out low, if anything."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        seconds = time.perf_counter() - start
+    microseconds = sum(event.self_cpu_time_total for event in profiler.key_averages() if "convolution" in event.key)
+    return microseconds / 1e6 / seconds
 
 
 def count_flops(step: Callable[[], object]) -> int:
@@ -172,14 +230,21 @@ def runner_overrides(data_root: Path, setting: RunnerSetting, options: "Options"
     ]
 
 
-def measure_runner(data_root: Path, setting: RunnerSetting, options: "Options") -> Measurement:
+def runner_loop(data_root: Path, setting: RunnerSetting, options: "Options", run_dir: Path) -> Loop:
     """``train_step`` in one setting, in-memory batches included."""
-    with tempfile.TemporaryDirectory(prefix="bench-run-") as run_dir:
-        cfg = compose_config(runner_overrides(data_root, setting, options))
-        run = build_run(cfg, Path(run_dir), console=Console(quiet=True))
-        precision = run.runtime.precision.value
-        note = f"{precision}{', compiled' if run.compiled else ''}" if "auto" in (setting.precision, setting.compile) else ""
-        return measure(setting.name, lambda: train_step(run), options.settings, "bf16" if precision != "fp32" else "fp32", note)
+    cfg = compose_config(runner_overrides(data_root, setting, options))
+    run = build_run(cfg, run_dir, console=Console(quiet=True))
+    precision = run.runtime.precision.value
+    note = f"{precision}{', compiled' if run.compiled else ''}" if "auto" in (setting.precision, setting.compile) else ""
+    return Loop(setting.name, lambda: train_step(run), "bf16" if precision != "fp32" else "fp32", note, lambda: pass_r1_step(run))
+
+
+def pass_r1_step(run: TrainingRun) -> None:
+    """If the next step carries the lazy R1 term, run it: its autograd.grad breaks FlopCounterMode's
+    module hooks, and the FLOPs reported are those of a plain step."""
+    r1 = run.family.adversarial.r1
+    if r1.gamma and (r1.d_updates + 1) % r1.every == 0:
+        train_step(run)
 
 
 # ------------------------------------------------------------------------------------------- canonical
@@ -239,10 +304,9 @@ class CanonicalDCGAN:
         self.optimizer_g.step()
 
 
-def measure_canonical(data_root: Path, options: "Options") -> Measurement:
+def canonical_loop(data_root: Path, options: "Options") -> Loop:
     """The canonical loop, its DataLoader (PIL images, resize, two workers) included."""
-    loop = CanonicalDCGAN(data_root, options.image_size, torch.device(options.device))
-    return measure("canonical fp32", loop.step, options.settings)
+    return Loop("canonical fp32", CanonicalDCGAN(data_root, options.image_size, torch.device(options.device)).step)
 
 
 # ----------------------------------------------------------------------------------------------- machine
@@ -309,7 +373,7 @@ def verdict(results: Results, run: Measurement, target: Optional[float]) -> str:
 
 
 def print_details(results: Results, options: Options) -> None:
-    print(f"\nTimed {options.settings.steps} steps after {options.settings.warmup} warm-up steps, batch {BATCH_SIZE}, "
+    print(f"\nTimed {options.settings.steps} steps in {options.settings.rounds} turns after {options.settings.warmup} warm-up steps, batch {BATCH_SIZE}, "
           f"{options.image_size}x{options.image_size} MNIST, on {options.device}.")
     for run, target in results.rows():
         chose = f" [auto chose {run.note}]" if run.note else ""
@@ -320,19 +384,26 @@ def print_details(results: Results, options: Options) -> None:
             f"of {run.peak_precision} peak  {results.ratio(run):.2f}x canonical {verdict(results, run, target)}{chose}"
         )
     print("Matmul peak: " + ", ".join(f"{p} {results.peaks[p] / 1e9:.0f} GFLOP/s" for p in PEAK_DTYPES))
+    for run, _ in results.rows():
+        if run.conv_share is not None:
+            print(
+                f"  {run.name:<32} convolutions {run.conv_ms_per_step:6.1f} ms of its {run.ms_per_step:6.1f} ms step "
+                f"({100 * run.conv_share:.0f}%, profiled)"
+            )
 
 
 def markdown_table(results: Results) -> str:
     lines = [
-        f"| loop | images/s | ms/step | × canonical | target met | start-up (s) | {DEMO_STEPS} steps (s) | MFLOP/image | % of matmul peak |",
-        "|---|---:|---:|---:|:---:|---:|---:|---:|---:|",
+        f"| loop | images/s | ms/step | × canonical | target met | start-up (s) | {DEMO_STEPS} steps (s) | MFLOP/image | % of matmul peak | in convolutions |",
+        "|---|---:|---:|---:|:---:|---:|---:|---:|---:|---:|",
     ]
     for run, target in results.rows():
         name = f"{run.name} → {run.note}" if run.note else run.name
         lines.append(
             f"| {name} | {run.images_per_s:.1f} | {run.ms_per_step:.1f} | {results.ratio(run):.2f} | "
             f"{verdict(results, run, target)} | {run.start_up_seconds:.1f} | {run.demo_seconds:.0f} | "
-            f"{run.flops_per_image / 1e6:.1f} | {100 * run.flops_per_s / results.peaks[run.peak_precision]:.1f} ({run.peak_precision}) |"
+            f"{run.flops_per_image / 1e6:.1f} | {100 * run.flops_per_s / results.peaks[run.peak_precision]:.1f} ({run.peak_precision}) | "
+            f"{'-' if run.conv_share is None else f'{100 * run.conv_share:.0f}%'} |"
         )
     return "\n".join(lines)
 
@@ -343,6 +414,7 @@ def markdown_table(results: Results) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60, help="timed training steps per loop (default 60)")
+    parser.add_argument("--rounds", type=int, default=6, help="turns the timed steps are split into, every loop in each (default 6)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before timing (default 5)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--image-size", type=int, choices=(32, 64), default=32)
@@ -355,8 +427,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke test: 3 timed steps, 2 warm-up, small matmul")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0:
-        parser.error("--steps must be at least 1 and --warmup at least 0")
+    if args.steps < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--steps and --rounds must be at least 1, and --warmup at least 0")
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is visible; use --device cpu")
     return args
@@ -364,8 +436,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.quick:
-        return Settings(steps=3, warmup=2, matmul_size=1024, matmul_repeats=2)
-    return Settings(steps=args.steps, warmup=args.warmup, matmul_size=4096, matmul_repeats=5)
+        return Settings(steps=3, rounds=1, warmup=2, matmul_size=1024, matmul_repeats=2)
+    return Settings(steps=args.steps, rounds=args.rounds, warmup=args.warmup, matmul_size=4096, matmul_repeats=5)
 
 
 def resolve_data_root(data_root: Path | None) -> Path:
@@ -378,14 +450,17 @@ def resolve_data_root(data_root: Path | None) -> Path:
 
 
 def run_all(data_root: Path, options: Options, only: Optional[str]) -> Results:
-    """Every measurement, one after another in this process."""
+    """Every measurement in this process: the loops built, then timed in turns."""
     chosen = [s for s in RUNNER_SETTINGS if only is None or s.name in only.split(",")]
-    runner = []
-    for setting in chosen:
-        print(f"timing {setting.name} ...", flush=True)
-        runner.append(measure_runner(data_root, setting, options))
-    print("timing canonical fp32 ...", flush=True)
-    canonical = measure_canonical(data_root, options)
+    with contextlib.ExitStack() as stack:
+        loops = []
+        for setting in chosen:
+            print(f"building {setting.name} ...", flush=True)
+            run_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-run-")))
+            loops.append(runner_loop(data_root, setting, options, run_dir))
+        loops.append(canonical_loop(data_root, options))
+        print(f"timing {len(loops)} loops in {options.settings.rounds} rounds ...", flush=True)
+        *runner, canonical = time_in_turns(loops, options.settings, options.device)
     print("measuring the matmul peak ...", flush=True)
     peaks = {p: measure_matmul_peak(dtype, options.settings, options.device) for p, dtype in PEAK_DTYPES.items()}
     return Results(runner=runner, canonical=canonical, peaks=peaks)

