@@ -9,12 +9,15 @@ already on the CPU, a checkpoint copied off the live tensors) and goes on.
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Optional
 
 import torch
 
 Failure = tuple[str, BaseException]  # what was being written, and the error its write raised
+THREAD_NAME = "gan-cli-writes"
 
 
 def has_spare_cores(device: torch.device) -> bool:
@@ -31,8 +34,10 @@ class BackgroundWriter:
     reports it, the same way in both modes."""
 
     def __init__(self, threaded: bool):
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gan-cli-writes") if threaded else None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME) if threaded else None
         self._pending: list[tuple[str, Future]] = []
+        if threaded:
+            LIVE_WRITERS.add(self)
 
     def submit(self, what: str, write: Callable[[], Any]) -> None:
         """Queue ``write``; ``what`` names it in an error line ("a sample grid", "a checkpoint")."""
@@ -48,10 +53,31 @@ class BackgroundWriter:
         self._pending = [(what, future) for what, future in self._pending if not future.done()]
         return next(((what, future.exception()) for what, future in finished if future.exception()), None)
 
+    def wait_idle(self) -> None:
+        """Wait until no write is running or queued, leaving any failure for ``settle``."""
+        wait([future for _, future in list(self._pending)])
+
     def close(self) -> None:
         """Finish the queued writes and stop the thread."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+
+
+# A process forked while the writer thread holds a lock (an import's, the allocator's) inherits the
+# lock held, and hangs at its first use: DataLoader workers forked during a grid's PNG write hung in
+# PIL's plugin import. So a fork from any other thread first waits for the queued writes.
+LIVE_WRITERS: "weakref.WeakSet[BackgroundWriter]" = weakref.WeakSet()
+
+
+def finish_writes_before_fork() -> None:
+    if threading.current_thread().name.startswith(THREAD_NAME):
+        return  # a write that forks would wait for itself
+    for writer in list(LIVE_WRITERS):
+        writer.wait_idle()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=finish_writes_before_fork)
 
 
 def run_now(write: Callable[[], Any]) -> Future:

@@ -14,8 +14,8 @@ from rich.console import Console
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from gan_cli.background import BackgroundWriter, has_spare_cores
 from gan_cli.artifacts import append_json_line, image_grid, keep_json_lines_until, save_png, write_gif, write_json
+from gan_cli.background import BackgroundWriter, has_spare_cores
 from gan_cli.checkpoint import remove_stale_temporaries
 from gan_cli.compiling import eager
 from gan_cli.ema import averaged_generators

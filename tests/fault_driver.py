@@ -2,8 +2,9 @@
 
 FAULT is ``grid``, ``gif``, ``summary``, ``tensorboard`` or ``checkpoint``: those writes fail as on a
 full disk from the moment the run's first checkpoint exists (TensorBoard's fail on its writer thread).
-Or ``nan``: every odd step's loss is NaN, as a diverged run's would be. Or ``none``. A ``+threads``
-suffix (``grid+threads``) writes grids and checkpoints on the background thread whatever the cores.
+Or ``nan``: every odd step's loss is NaN, as a diverged run's would be. Or ``none``. A suffix picks
+where grids and checkpoints are written whatever the cores: ``+threads`` (``grid+threads``) on the
+background thread, ``+inline`` on the training thread.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ def nan_on_odd_steps(apply_update):
 
 if __name__ == "__main__":
     fault, run_dir, args = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
-    fault, threaded = fault.removesuffix("+threads"), fault.endswith("+threads")
-    if threaded:
-        upkeep.has_spare_cores = lambda device: True
+    fault, _, writes = fault.partition("+")
+    if writes:
+        upkeep.has_spare_cores = lambda device: writes == "threads"
     if fault == "nan":
         train.apply_update = nan_on_odd_steps(train.apply_update)
     elif fault != "none":

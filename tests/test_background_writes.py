@@ -4,6 +4,7 @@ training thread, and the same files as when written inline."""
 from __future__ import annotations
 
 import errno
+import os
 import threading
 import time
 
@@ -62,14 +63,14 @@ def test_a_snapshot_does_not_follow_the_live_tensors():
 
 
 def test_threaded_writes_leave_the_files_inline_writes_do(fake_mnist_root, tmp_path):
-    run_dirs = {mode: tmp_path / mode for mode in ("none", "none+threads")}
+    run_dirs = {mode: tmp_path / mode for mode in ("none+inline", "none+threads")}
     results = run_many({
         mode: ("python", [str(FAULT_DRIVER), mode, str(run_dir), *tiny_args("dcgan", f"data.root={fake_mnist_root}", f"hydra.run.dir={run_dir}")], tmp_path)
         for mode, run_dir in run_dirs.items()
     })
     for result in results.values():
         assert result.returncode == 0, describe(result)
-    inline, threaded = (run_dirs[mode] for mode in ("none", "none+threads"))
+    inline, threaded = (run_dirs[mode] for mode in ("none+inline", "none+threads"))
     names = lambda run_dir, pattern: sorted(path.name for path in run_dir.glob(pattern))  # noqa: E731
     assert names(threaded, "samples/*") == names(inline, "samples/*") == [
         "progress.gif", "step_0000000.png", "step_0000003.png", "step_0000006.png"
@@ -84,3 +85,25 @@ def test_threaded_writes_leave_the_files_inline_writes_do(fake_mnist_root, tmp_p
     for step in (0, 3, 6):
         grid = f"samples/step_{step:07d}.png"
         assert (threaded / grid).read_bytes() == (inline / grid).read_bytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_fork_waits_for_the_write_in_flight():
+    """A child forked mid-write would inherit the writer thread's locks held (DataLoader workers hung
+    in PIL's import): the fork waits until the write is done, so the child sees it finished."""
+    writer = BackgroundWriter(threaded=True)
+    started, finished = threading.Event(), threading.Event()
+
+    def slow_write():
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+
+    writer.submit("a sample grid", slow_write)
+    started.wait()
+    child = os.fork()
+    if child == 0:
+        os._exit(0 if finished.is_set() else 1)
+    _, status = os.waitpid(child, 0)
+    writer.close()
+    assert os.waitstatus_to_exitcode(status) == 0
