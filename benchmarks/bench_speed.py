@@ -158,7 +158,7 @@ class Loop:
     def measurement(self, device: str) -> Measurement:
         self.before_count()
         flops = count_flops(self.step) / BATCH_SIZE
-        conv_share = convolution_share(self.step) if device == "cpu" else None
+        conv_share = convolution_share(self.run) if device == "cpu" else None
         return Measurement(
             self.name, self.steps, BATCH_SIZE, self.seconds, flops, self.warmup_seconds, self.warmup_steps,
             self.peak_precision, self.note, conv_share,
@@ -188,16 +188,13 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def convolution_share(step: Callable[[], object], steps: int = 16) -> float:
+def convolution_share(run_steps: Callable[[int], float], steps: int = 16) -> float:
     """The share of ``steps`` steps' time (16: one period of the lazy R1 term) spent inside
     convolution operators (forward, transposed and backward), from the profiler. A share, taken
     over the same steps, holds while the machine's speed drifts. The profiler's overhead lengthens
     the many small operators around the convolutions, so the share comes out low, if anything."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        seconds = time.perf_counter() - start
+        seconds = run_steps(steps)
     microseconds = sum(event.self_cpu_time_total for event in profiler.key_averages() if "convolution" in event.key)
     return microseconds / 1e6 / seconds
 

@@ -48,7 +48,7 @@ class BackgroundWriter:
         disk is settled when the failure is reported); without ``wait_for_all`` it waits only when a
         write already done has failed."""
         if wait_for_all or any(future.done() and future.exception() for _, future in self._pending):
-            wait([future for _, future in self._pending])
+            self.wait_idle()
         finished = [(what, future) for what, future in self._pending if future.done()]
         self._pending = [(what, future) for what, future in self._pending if not future.done()]
         return next(((what, future.exception()) for what, future in finished if future.exception()), None)
