@@ -39,10 +39,13 @@ def split_arguments(args: list[str]) -> tuple[list[str], list[str]]:
 
 def launch_main() -> None:
     """``gan-train-ddp --nproc_per_node=N [--nnodes ... --rdzv-endpoint ...] key=value ...``"""
-    from gan_cli.launch import check_launch, run_workers
+    from gan_cli.launch import check_launch, ddp_help, run_workers
 
     logging.raiseExceptions = False
     flags, overrides = split_arguments(sys.argv[1:])
+    if any(flag in ("-h", "--help") for flag in flags):
+        print(ddp_help())
+        return
     try:
         sys.exit(run_workers(check_launch(flags, overrides)))
     except UserError as error:

@@ -5,15 +5,18 @@ drawn for the whole batch from the same seeded generators on every rank, and eac
 contiguous slice, so N processes see exactly the images and latents one process would. One DDP
 module per phase holds the networks that phase trains and averages their gradients; the networks a
 phase only reads stay outside it, so a frozen network never waits for a gradient. Rank 0 alone writes
-checkpoints, grids, TensorBoard and metrics; every rank stops at the same step.
+checkpoints, grids, TensorBoard and metrics, and scores samples by itself (its metrics never sync), so
+no collective is ever reached by one rank alone; every rank stops at the same step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import warnings
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -23,8 +26,6 @@ from torch.nn.parallel import DistributedDataParallel
 from gan_cli.errors import UserError
 from gan_cli.families.base import Batch, Family, Phase
 from gan_cli.shard import Shard
-
-
 
 
 def shard_from_environment() -> Shard:
@@ -102,20 +103,45 @@ def sync_batchnorm(family: Family, device: torch.device) -> None:
     family.networks = nn.SyncBatchNorm.convert_sync_batchnorm(family.networks)
 
 
+def collective_failure(error: RuntimeError) -> str:
+    """The gist of a failed collective: gloo's and NCCL's errors open with a source location and go
+    on for lines."""
+    text = " ".join(str(error).split())
+    text = re.sub(r"^\[[^\]]*\]\s*", "", text)
+    return text.split(". ")[0][:160]
+
+
+@contextlib.contextmanager
+def waiting_for_the_others(what: str) -> Iterator[None]:
+    """A collective whose peer failed, left or stayed away past device.dist_timeout ends in one line:
+    the rank that failed first has said why."""
+    try:
+        yield
+    except RuntimeError as error:
+        rank = dist.get_rank() if dist.is_initialized() else "?"
+        raise UserError(
+            f"rank {rank} lost the other processes while {what} ({collective_failure(error)}); the first rank "
+            "to fail says why, or, if one was only slow, raise device.dist_timeout"
+        ) from None
+
+
 def any_rank(flag: bool, device: torch.device) -> bool:
     """True on every rank when ``flag`` is true on any (a stop signal that reached one process)."""
     value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    with waiting_for_the_others("agreeing on when to stop"):
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
 
 
 def from_main(value: Any) -> Any:
     """Rank 0's ``value`` on every rank."""
     box = [value]
-    dist.broadcast_object_list(box, src=0)
+    with waiting_for_the_others("taking rank 0's settings"):
+        dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
 def barrier() -> None:
     if dist.is_initialized():
-        dist.barrier()
+        with waiting_for_the_others("waiting for rank 0 to finish writing"):
+            dist.barrier()

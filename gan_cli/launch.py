@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 from gan_cli.compose import compose_config, output_folders, own_overrides
@@ -18,6 +19,37 @@ from gan_cli.preflight import check_command_line
 from gan_cli.runtime import resolve_device
 
 WORKER_MODULE = "gan_cli.ddp"
+SET_BY_GAN_TRAIN_DDP = ("-m", "--no-python", "--run-path")  # torchrun's flags for what to start: gan-train-ddp starts the workers
+
+INTRODUCTION = """\
+gan-train-ddp runs one gan-train run over several processes with PyTorch's DistributedDataParallel,
+started by torchrun's own launcher (gloo on CPUs, NCCL on GPUs, one GPU per process). Each process
+trains on its share of every batch: train.batch_size is the global batch and must divide by the
+number of processes. Rank 0 alone writes the run directory gan-train would and scores the samples.
+torchrun's flags come first, then gan-train's group=option and key=value overrides, the same as
+gan-train takes: `gan-train --help` lists every group and key. Continue a run with resume=RUN_DIR,
+on any number of processes (or in one, with gan-train)."""
+
+EXAMPLES = """\
+  gan-train-ddp --nproc_per_node=2 model=dcgan train.batch_size=128    2 processes on this machine
+  gan-train-ddp --nproc_per_node=2 resume=auto                         continue the latest run
+  gan-train-ddp --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=node0:29400 \\
+      --rdzv-id=run1 model=dcgan device=cuda device.sync_bn=true       the same line on both nodes"""
+
+
+def ddp_help() -> str:
+    """gan-train-ddp's part, then torchrun's flags without the worker-script arguments it sets itself."""
+    from torch.distributed.run import get_args_parser
+
+    parser = get_args_parser()
+    parser.usage = "gan-train-ddp [torchrun flags] [group=option ...] [key=value ...]"
+    parser.description = None
+    for action in parser._actions:
+        if not action.option_strings or set(action.option_strings) & set(SET_BY_GAN_TRAIN_DDP):
+            action.help = argparse.SUPPRESS
+    sections = parser.format_help().split("\n\n", 1)[1]  # past the usage, printed first
+    flags = sections.split("\n", 1)[1].rstrip()  # past argparse's heading ("options:")
+    return "\n\n".join([f"usage: {parser.usage}", INTRODUCTION, "Examples:\n" + EXAMPLES, "torchrun's flags:\n" + flags])
 
 
 @dataclass(frozen=True)
@@ -74,6 +106,13 @@ def check_launch(flags: list[str], overrides: list[str]) -> Launch:
     return Launch(torchrun, world_size, local_world_size, run_dir)
 
 
+def what_to_resume(run_dir: str) -> str:
+    """A stopped run continues from its last.pt; one stopped before its first checkpoint starts over."""
+    if (Path(run_dir) / "checkpoints" / "last.pt").is_file():
+        return f"continue with: gan-train-ddp ... resume={run_dir}"
+    return f"no checkpoint was written yet, so there is nothing to resume in {run_dir}; start the run again"
+
+
 def run_workers(launch: Launch) -> int:
     """Run torchrun's launcher; the exit code to leave with. A worker's own error is already on
     stderr as one line; this adds one line saying which rank ended how."""
@@ -84,11 +123,12 @@ def run_workers(launch: Launch) -> int:
     from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import run
 
-    # The agent's shutdown warnings, which the one line below says better. torch gives each of its
-    # elastic loggers a level of its own, so their common parent's level would not reach them.
+    # The agent's shutdown warnings and its error naming the failed worker, which the one line below
+    # says better. torch gives each of its elastic loggers a level of its own, so their common
+    # parent's level would not reach them.
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("torch.distributed.elastic"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     try:
         run(launch.torchrun)
@@ -100,8 +140,7 @@ def run_workers(launch: Launch) -> int:
         print(f"gan-train-ddp: error: rank {rank} {reason} (its message, if any, is above); the run is in {launch.run_dir}", file=sys.stderr)
         return code if code > 0 else 1
     except SignalException as stopped:
-        name = signal.Signals(stopped.sigval).name
-        print(f"gan-train-ddp: stopped by {name}; continue with: gan-train-ddp ... resume={launch.run_dir}", file=sys.stderr)
+        print(f"gan-train-ddp: stopped by {signal.Signals(stopped.sigval).name}; {what_to_resume(launch.run_dir)}", file=sys.stderr)
         return 128 + int(stopped.sigval)
     except RendezvousError as error:
         endpoint = launch.torchrun.rdzv_endpoint or f"{launch.torchrun.master_addr}:{launch.torchrun.master_port}"

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from gan_cli.cli import run_with_hydra
 from gan_cli.compose import compose_config, own_overrides, register_all
-from gan_cli.distributed import join_process_group, leave_process_group, shard_from_environment
+from gan_cli.distributed import join_process_group, leave_process_group, shard_from_environment, waiting_for_the_others
 from gan_cli.runtime import resolve_device
 from gan_cli.signals import TrainingInterrupted
 from gan_cli.train import train
@@ -27,7 +27,8 @@ def train_shard(args: list[str]) -> None:
             run_with_hydra(args, None, shard)
             return
         run_dir = next(a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir="))
-        train(cfg, Path(run_dir), Console(quiet=True), shard=shard)
+        with waiting_for_the_others("training"):  # DDP's own collectives, when rank 0 failed mid-step
+            train(cfg, Path(run_dir), Console(quiet=True), shard=shard)
     except TrainingInterrupted as interrupted:
         sys.exit(interrupted.exit_code)  # rank 0 says what was saved
     finally:

@@ -4,6 +4,8 @@ joblib and submitit launchers."""
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 import signal
 import socket
@@ -61,6 +63,20 @@ def test_a_ddp_checkpoint_resumes_in_one_process(ddp_and_single):
     assert load_checkpoint(base / "ddp" / "checkpoints" / "last.pt")["step"] == 6
 
 
+def test_a_two_process_run_with_evaluation_on_scores_on_rank_0_and_finishes(fake_mnist_root, tmp_path):
+    """Rank 0 alone scores FID and KID; torchmetrics must not wait there for a rank that never comes."""
+    run_dir = tmp_path / "run"
+    args = [*tiny_run(fake_mnist_root, "train.steps=4"), "eval.enabled=true", "eval.every=2", "eval.num_samples=150"]
+    started = time.monotonic()
+    result = run_cli("gan-train-ddp", "--nproc_per_node=2", *args, "device.dist_timeout=60", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, describe(result)
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 4
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [2, 4], lines
+    assert all(math.isfinite(line["eval/fid"]) and math.isfinite(line["eval/kid"]) for line in lines), lines
+    assert time.monotonic() - started < 120
+
+
 def workers_alive(run_dir) -> list[str]:
     """Processes whose command line names the run directory."""
     alive = []
@@ -90,6 +106,33 @@ def test_sigterm_to_a_two_process_run_leaves_one_good_checkpoint_and_no_process(
     assert "stopped by SIGTERM" in stderr and "Traceback" not in stderr, stderr
     assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] >= 4
     assert not workers_alive(run_dir)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_offers_no_resume(fake_mnist_root, tmp_path):
+    run_dir = tmp_path / "run"
+    args = tiny_run(fake_mnist_root, "train.steps=100000", f"hydra.run.dir={run_dir}")
+    process = subprocess.Popen([str(program_path("gan-train-ddp")), "--nproc_per_node=2", *args], cwd=tmp_path,
+                               env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not workers_alive(run_dir):  # stopped while the workers start, long before their first step
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=90)
+
+    assert process.returncode == 143 and "Traceback" not in stderr, stderr
+    saved = (run_dir / "checkpoints" / "last.pt").exists()
+    assert ("resume=" in stderr) == saved and (saved or "nothing to resume" in stderr), stderr
+    assert not workers_alive(run_dir)
+
+
+def test_help_says_what_gan_train_ddp_does_then_lists_torchruns_flags(tmp_path):
+    result = run_cli("gan-train-ddp", "--help", cwd=tmp_path)
+    assert result.returncode == 0 and not result.stderr, describe(result)
+    text = result.stdout
+    assert text.startswith("usage: gan-train-ddp [torchrun flags]") and "gan-train --help" in text, text
+    assert "Examples:" in text and "--nproc-per-node" in text and "training_script" not in text, text
+    assert text.index("key=value") < text.index("torchrun's flags:"), text
 
 
 def free_port() -> int:

@@ -29,6 +29,16 @@ KID_SUBSET_SIZE = 1000
 DISTANCE_CHUNK = 1024  # rows of a distance matrix computed at once, to bound memory
 
 
+def no_process_group() -> bool:
+    return False
+
+
+# A torchmetrics metric gathers its state over the process group whenever torch.distributed is
+# initialised, and so waits for every rank; in data-parallel training rank 0 alone scores, so each
+# metric here answers for the samples its own process gave it, and never reaches a collective.
+THIS_PROCESS_ONLY = {"sync_on_compute": False, "distributed_available_fn": no_process_group}
+
+
 @dataclass(frozen=True)
 class DistributionScores:
     fid: float
@@ -57,7 +67,7 @@ class PrecomputedFeatures(nn.Module):
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance  # 1.5 s of imports (scipy) that most commands never need
 
-    metric = FrechetInceptionDistance(feature=PrecomputedFeatures(real.shape[1]))
+    metric = FrechetInceptionDistance(feature=PrecomputedFeatures(real.shape[1]), **THIS_PROCESS_ONLY)
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     return float(metric.compute())
@@ -71,7 +81,9 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_S
         warnings.simplefilter("ignore", UserWarning)
         from torchmetrics.image.kid import KernelInceptionDistance  # imported on use, as FID's
 
-        metric = KernelInceptionDistance(feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=subset_size)
+        metric = KernelInceptionDistance(
+            feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=subset_size, **THIS_PROCESS_ONLY
+        )
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     with torch.random.fork_rng(devices=[]):

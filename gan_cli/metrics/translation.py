@@ -1,12 +1,15 @@
 """Translation against ground truth: L1, PSNR and SSIM, accumulated over batches.
 
 Images are compared in [0, 1]. PSNR is computed per image and averaged (the usual report), not from
-the pooled error. The torchmetrics implementations need no downloaded weights.
+the pooled error. The torchmetrics implementations need no downloaded weights; like FID's, they score
+what this process saw and never wait for other processes (rank 0 alone evaluates).
 """
 
 from __future__ import annotations
 
 import torch
+
+from gan_cli.metrics.distribution import THIS_PROCESS_ONLY
 
 
 def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
@@ -22,9 +25,9 @@ class TranslationScores:
         from torchmetrics import MeanAbsoluteError
         from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-        self.l1 = MeanAbsoluteError()
-        self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))
-        self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+        self.l1 = MeanAbsoluteError(**THIS_PROCESS_ONLY)
+        self.psnr = PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3), **THIS_PROCESS_ONLY)
+        self.ssim = StructuralSimilarityIndexMeasure(data_range=1.0, **THIS_PROCESS_ONLY)
         self.count = 0
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
@@ -48,7 +51,7 @@ class MeanL1:
     def __init__(self) -> None:
         from torchmetrics import MeanAbsoluteError  # imported on use, as in TranslationScores
 
-        self.metric = MeanAbsoluteError()
+        self.metric = MeanAbsoluteError(**THIS_PROCESS_ONLY)
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         self.metric.update(to_unit_interval(outputs).cpu(), to_unit_interval(targets).cpu())
