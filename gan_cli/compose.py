@@ -7,6 +7,7 @@ names the key and the fix, and check every combination of a sweep before the fir
 from __future__ import annotations
 
 import itertools
+import os
 import re
 
 from hydra import compose, initialize_config_module
@@ -16,11 +17,12 @@ from hydra.core.override_parser.types import IntervalSweep, Override
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, InterpolationResolutionError, OmegaConfBaseException, ValidationError
 
-from gan_cli.config import check_config, register_configs
+from gan_cli.config import check_config, check_run_length, register_configs
 from gan_cli.errors import UserError
 from gan_cli.families import MODEL_SCHEMAS, load_families
 
 CONFIG_MODULE = "gan_cli.conf"
+PLAIN_PATH = re.compile(r"/[\w/.+@%-]*")  # a path Hydra's grammar reads unquoted, as itself
 MAX_CHECKED_JOBS = 256
 HYDRA_PLUGINS = {  # config names that Hydra's own plugins register, and the package of each
     "hydra/sweeper/optuna": "hydra-optuna-sweeper",
@@ -51,7 +53,39 @@ def output_folders(overrides: list[str]) -> dict[str, str]:
         raise UserError(f"cannot resolve the output folder: {error}; set hydra.run.dir=DIR to a plain path") from None
 
 
+def expand_home(overrides: list[str]) -> list[str]:
+    """The overrides with a leading ~ in a value (or in any value of a sweep) read as the home folder.
+
+    The shell expands ~ only at the start of a word, so `data.path=~/faces` arrives with its ~, which
+    Hydra's grammar cannot parse; and Hydra would not expand it in hydra.run.dir. No value that the
+    grammar accepts starts with ~, so this changes no override that worked before.
+    """
+    return [override if override.startswith("-") else expand_home_value(override) for override in overrides]
+
+
+def expand_home_value(override: str) -> str:
+    key, equals, value = override.partition("=")
+    if not equals or re.search(r"['\"()\[\]{}]", value):  # only a plain value or a plain comma list
+        return override
+    items = [item.strip() for item in value.split(",")]
+    if not any(item.startswith("~") for item in items):
+        return override
+    return f"{key}={','.join(home_path(item) if item.startswith('~') else item for item in items)}"
+
+
+def home_path(value: str) -> str:
+    """~/x or ~user/x as the shell expands it, quoted for Hydra unless it reads as itself unquoted."""
+    path = os.path.expanduser(value)
+    return path if PLAIN_PATH.fullmatch(path) else hydra_quoted(path)
+
+
+def hydra_quoted(text: str) -> str:
+    """A string as a quoted Hydra value: only the backslashes before a quote or at the end are escaped."""
+    return "'" + re.sub(r"(\\*)('|$)", lambda m: m[1] * 2 + ("\\'" if m[2] else ""), text) + "'"
+
+
 def compose_checked(overrides: list[str], with_hydra: bool) -> DictConfig:
+    overrides = expand_home(overrides)
     register_all()
     GlobalHydra.instance().clear()
     try:
@@ -67,7 +101,7 @@ def compose_checked(overrides: list[str], with_hydra: bool) -> DictConfig:
 def sweep_combinations(overrides: list[str]) -> list[list[str]]:
     """Every job a multirun would launch, as a list of plain overrides each."""
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        parsed = OverridesParser.create().parse_overrides(expand_home(overrides))
     except Exception as error:
         raise UserError(describe_compose_error(error)) from None
     choices = []
@@ -100,10 +134,17 @@ def check_overrides(overrides: list[str], multirun: bool) -> list[DictConfig]:
     deleted = next((o for o in own if o.startswith("~")), None)
     if deleted:  # every key and group is required by the schema
         raise UserError(f"cannot delete {deleted[1:].split('=')[0]!r}: every key is required; set a value instead (key=value)")
-    configs = [compose_config(combo) for combo in (sweep_combinations(own) if multirun else [own])]
-    for cfg in configs:
+    combinations = sweep_combinations(own) if multirun else [own]
+    configs = [compose_config(combo) for combo in combinations]
+    for combo, cfg in zip(combinations, configs):
         check_config(cfg)
+        check_run_length(cfg.train, {override_key(o) for o in combo})
     return configs
+
+
+def override_key(override: str) -> str:
+    """The key an override sets, without its + or ++ prefix."""
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def describe_compose_error(error: BaseException, keys_hint: str = "`gan-train --cfg job` lists every key") -> str:

@@ -126,7 +126,7 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = ranged(2000, low=1, high=10**9)  # G updates; ignored when epochs is set
+    steps: int = ranged(2000, low=1, high=10**9)  # G updates; set steps or epochs, not both
     epochs: Optional[int] = ranged(None, low=1, high=10**6)  # passes over the data, converted to steps
     batch_size: int = ranged(128, low=1, high=65536)  # images per D step
     d_steps: int = ranged(1, low=1, high=100)  # k: D updates per G update, each on a fresh batch
@@ -217,6 +217,16 @@ def check_config(cfg) -> None:
     check_grid_fits(cfg.train.num_samples, cfg.model.image_size)
     check_loss_keys(cfg.loss)
     compile_setting(cfg.device.compile)
+
+
+def check_run_length(train_cfg, set_keys: set[str]) -> None:
+    """train.epochs replaces train.steps when set, so a user who sets both would get a silently different
+    run; only the keys set in ``set_keys`` count, since steps always has a default."""
+    if train_cfg.epochs is not None and {"train.steps", "train.epochs"} <= set_keys:
+        raise UserError(
+            f"train.steps={train_cfg.steps} and train.epochs={train_cfg.epochs} both set the run's length, and epochs "
+            "would replace steps; drop one (or set train.epochs=null to count steps)"
+        )
 
 
 COMPILE_CHOICES = ("auto", "true", "false")

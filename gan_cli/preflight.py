@@ -1,7 +1,8 @@
 """Everything gan-train checks before Hydra creates a run directory, so that bad input writes nothing.
 
-The order is cheapest first: the config (every job of a sweep), the output folder, then for a single
-run the data and a model built on PyTorch's meta device, which sizes it without allocating it.
+The order is cheapest first: the config (every job of a sweep), the output folder, then the data and
+a model built on PyTorch's meta device, which sizes it without allocating it. A sweep's jobs are
+checked the same way, each distinct data set loaded once, so that no job starts before all pass.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import NoReturn, Optional
 
 import torch
 from hydra._internal.utils import get_args_parser  # Hydra's parser: the flags stay Hydra's
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from gan_cli.compose import check_overrides, output_folders, sweep_combinations
+from gan_cli.compose import check_overrides, expand_home, output_folders, sweep_combinations
 from gan_cli.data import TrainingData
 from gan_cli.errors import UserError, describe_os_error
+from gan_cli.families import FAMILIES
 from gan_cli.memory_budget import check_fits
 from gan_cli.resume import check_resume, override_key, resume_arguments
 from gan_cli.metrics.quality import check_scorer_inputs
@@ -43,6 +45,7 @@ def check_command_line(args: list[str]) -> tuple[list[str], Optional[TrainingDat
 
 
 def checked_arguments(args: list[str]) -> tuple[list[str], Optional[TrainingData]]:
+    args = expand_home(args)  # what Hydra runs with too: it would make a folder named ~
     parsed = parse_hydra_arguments(args)
     if parsed.overrides and any(override_key(o) == "resume" for o in parsed.overrides):
         if parsed.multirun:
@@ -72,10 +75,42 @@ def preflight(overrides: list[str], multirun: bool) -> Optional[TrainingData]:
     configs = check_overrides(overrides, multirun)
     check_output_folder(overrides, multirun)
     if multirun:
+        check_sweep_data(configs)
         return None
     dataset = load_dataset(configs[0])
     check_model(configs[0], dataset)
     return dataset
+
+
+def check_sweep_data(configs: list[DictConfig]) -> None:
+    """Every job's data and model, loading each distinct data set once and then letting it go."""
+    for jobs in jobs_by_data(configs).values():
+        dataset = load_dataset(jobs[0])
+        for cfg in jobs:
+            check_job_data(cfg, dataset)
+            check_model(cfg, dataset)
+        del dataset  # before the next set loads, so that only one is held at a time
+
+
+def jobs_by_data(configs: list[DictConfig]) -> dict[tuple, list[DictConfig]]:
+    """The jobs grouped by what their data is loaded from, and at: the data keys, the image size and
+    whether the family trains on pairs."""
+    groups: dict[tuple, list[DictConfig]] = {}
+    for cfg in configs:
+        pairs = FAMILIES.get(cfg.model.name).trains_on_pairs
+        key = (OmegaConf.to_yaml(cfg.data), cfg.model.image_size, pairs)
+        groups.setdefault(key, []).append(cfg)
+    return groups
+
+
+def check_job_data(cfg: DictConfig, dataset: TrainingData) -> None:
+    """What load_dataset checks of one job against data loaded for another job of its group."""
+    FAMILIES.get(cfg.model.name).check_data(cfg.model.name, dataset.info())
+    if len(dataset) < cfg.train.batch_size:
+        raise UserError(
+            f"the dataset has {len(dataset)} images, fewer than train.batch_size={cfg.train.batch_size}; "
+            "lower train.batch_size or add images"
+        )
 
 
 def check_output_folder(overrides: list[str], multirun: bool) -> None:

@@ -45,6 +45,7 @@ TRAIN_CASES = [
     Case("empty-hidden", ("model.g_hidden=[]",), ("model.g_hidden=[]", "must have")),
     Case("nan-beta", ("optimizer.beta1=nan",), ("optimizer.beta1=nan", "must be")),
     Case("malformed", ("train.steps",), ("cannot parse the override 'train.steps'",)),
+    Case("steps-and-epochs", ("train.epochs=1",), ("train.steps=6 and train.epochs=1", "drop one")),
     Case("unknown-flag", ("--nope",), ("--nope",)),
     Case("unknown-sweeper", ("hydra/sweeper=nope",), ("hydra/sweeper", "nope", "optuna"), multirun=True),
     Case("search-space-out-of-range", ("hydra/sweeper=optuna", "optimizer.lr=interval(1e-4,2)"), ("optimizer.lr", "must be"), multirun=True),
@@ -164,6 +165,15 @@ def test_unwritable_output_folder_is_one_line_before_anything_is_written(args, k
     line = assert_one_error_line(result, "gan-train")
     assert "cannot write the output folder" in line and key in line, line
     assert list(tmp_path.iterdir()) == [], "something was written"
+
+
+def test_a_sweep_checks_the_data_of_every_combination_before_any_job(image_folder, fake_mnist_root, tmp_path):
+    data = ["data=image_folder", f"data.path={image_folder},{tmp_path / 'nope'}"]
+    result = run_cli("gan-train", "-m", *tiny_args("gan", f"data.root={fake_mnist_root}", *data), cwd=tmp_path)
+    line = assert_one_error_line(result, "gan-train")
+    assert result.returncode == 2, describe(result)
+    assert f"data.path={tmp_path / 'nope'} is not a folder" in line, line
+    assert list(tmp_path.iterdir()) == [], "a job ran or a sweep directory was made"
 
 
 def test_mnist_offline_writes_nothing_into_the_data_root(places, bad_train):

@@ -43,6 +43,16 @@ def places(fake_mnist_root, tmp_path_factory) -> dict[str, Path]:
     return {"mnist": fake_mnist_root, "paired": write_aligned_folder(root / "paired", {"train": 12, "val": 4}), "cwd": root / "cwd"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def sandboxed_home(tmp_path_factory):
+    """A fuzzed path may be ~, the home folder: a sandbox one, since an accepted input (data.root=~)
+    writes there, in the pre-flight and in the console scripts run from here."""
+    with pytest.MonkeyPatch.context() as patch:
+        home = tmp_path_factory.mktemp("home")
+        patch.setenv("HOME", str(home))
+        yield home
+
+
 def base_args(family: str, places: dict[str, Path]) -> list[str]:
     return [arg.format(**places) for arg in [*TINY_FAMILIES[family], *COMMON]]
 

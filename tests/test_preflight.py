@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TINY_FAMILIES
+from conftest import TINY_FAMILIES, cli_env, describe, run_cli, tiny_args, write_png_folder
 from fuzz_inputs import config_keys
-from gan_cli.compose import compose_config
+from gan_cli.compose import check_overrides, compose_config
 from gan_cli.errors import UserError
 from gan_cli.memory_budget import check_fits, uint8_images
-from gan_cli.preflight import probe_writable
+from gan_cli.preflight import check_command_line, probe_writable
 from gan_cli.ranges import Range, check_ranges
 from gan_cli.train import build_run, load_dataset, train_step
 from translation_data import write_aligned_folder
@@ -75,3 +75,75 @@ def test_declared_scalars_are_what_a_step_logs(family, fake_mnist_root, tmp_path
     logged = set(train_step(run))
     declared = run.family.logged_names()
     assert logged == declared - {"perf/images_per_s", *run.family.evaluation_names()}
+
+
+# ------------------------------------------------------------------------------------- ~ in path values
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """HOME set to a folder holding faces/ and faces2/, 20 PNGs each."""
+    home = tmp_path / "home"
+    write_png_folder(home / "faces", 20, seed=3)
+    write_png_folder(home / "faces2", 20, seed=4)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+TINY_FOLDER_RUN = ["model=gan", "model.image_size=16", "model.g_hidden=[16]", "model.d_hidden=[16]", "model.nz=4",
+                   "train.batch_size=8", "device=cpu"]
+
+
+def test_a_home_path_value_reaches_the_data_as_the_readme_writes_it(home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args, dataset = check_command_line(
+        ["data=image_folder", "data.path=~/faces", *TINY_FOLDER_RUN, "eval.cache_dir=~/cache", "hydra.run.dir=~/runs/one"]
+    )
+    assert len(dataset) == 20
+    assert f"hydra.run.dir={home}/runs/one" in args  # Hydra itself never expands ~
+    assert compose_config([a for a in args if not a.startswith("hydra")]).eval.cache_dir == f"{home}/cache"
+
+
+def test_a_home_path_in_every_value_of_a_sweep(home, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args, _ = check_command_line(["-m", "data=image_folder", "data.path=~/faces,~/faces2", *TINY_FOLDER_RUN])
+    assert f"data.path={home}/faces,{home}/faces2" in args
+
+
+def test_a_home_path_that_needs_quotes_is_quoted(tmp_path, monkeypatch):
+    home = tmp_path / "it's a home"
+    write_png_folder(home / "faces", 20, seed=3)
+    monkeypatch.setenv("HOME", str(home))
+    assert compose_config(["data=image_folder", "data.path=~/faces"]).data.path == f"{home}/faces"
+
+
+def test_gan_train_with_a_home_path_trains(home, tmp_path):
+    result = run_cli(
+        "gan-train", *tiny_args("gan", "data=image_folder", "data.path=~/faces", "train.steps=2", "eval.enabled=false",
+                                "hydra.run.dir=~/runs/faces"),
+        cwd=tmp_path, env=cli_env(HOME=str(home)),
+    )
+    assert result.returncode == 0, describe(result)
+    assert (home / "runs" / "faces" / "checkpoints" / "last.pt").is_file()
+
+
+# ------------------------------------------------------------------------------------ steps and epochs
+
+
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "sweep"])
+def test_steps_and_epochs_together_are_refused(multirun, fake_mnist_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    epochs = "train.epochs=1,2" if multirun else "train.epochs=1"
+    with pytest.raises(UserError, match=r"^train.steps=100 and train.epochs=1 both set .*; drop one") as error:
+        check_command_line(["-m"] * multirun + [f"data.root={fake_mnist_root}", "train.steps=100", epochs])
+    assert "\n" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "length",
+    [["train.epochs=1"], ["train.steps=3"], ["train.steps=3", "train.epochs=null"], ["model=pix2pix", "data=fashion_edges", "train.epochs=1"]],
+    ids=["epochs", "steps", "steps-epochs-null", "yaml-steps-user-epochs"],
+)
+def test_one_run_length_is_accepted(length):
+    check_overrides(length, multirun=False)  # pix2pix's YAML sets train.steps: that is not the user's choice

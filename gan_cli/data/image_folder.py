@@ -8,10 +8,11 @@ from typing import Optional
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from rich.console import Console
 from rich.progress import track
 
+from gan_cli.data.decoding import decode
 from gan_cli.data.memory import InMemoryImages
 from gan_cli.errors import UserError
 from gan_cli.memory_budget import uint8_images
@@ -29,18 +30,13 @@ def find_classes(root: Path) -> list[str]:
 
 
 def load_image(path: Path, channels: int, size: int) -> np.ndarray:
-    """Read, convert to L or RGB, scale the short side to ``size`` and center-crop a square."""
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            scale = size / min(image.size)
-            width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-            image = image.resize((width, height), Image.Resampling.BICUBIC)
-            left, top = (width - size) // 2, (height - size) // 2
-            image = image.crop((left, top, left + size, top + size))
-            pixels = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise UserError(f"cannot read image {path} ({error}); remove or replace that file") from None
+    """Decode to L or RGB, scale the short side to ``size`` and center-crop a square."""
+    image = decode(path, channels)
+    scale = size / min(image.size)
+    width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+    image = image.resize((width, height), Image.Resampling.BICUBIC)
+    left, top = (width - size) // 2, (height - size) // 2
+    pixels = np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
 

@@ -16,18 +16,17 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from rich.console import Console
 from rich.progress import track
 
+from gan_cli.data.decoding import READ_ERRORS, decode, unreadable
 from gan_cli.data.image_folder import IMAGE_SUFFIXES, list_images
 from gan_cli.data.streaming import ImageTensor, LazyImages, streams
 from gan_cli.errors import UserError
 from gan_cli.memory_budget import uint8_images
 
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
-READ_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
 HELD_OUT_SPLITS = ("test", "val")
 UNPAIRED_FOLDERS = ("trainA", "trainB", "testA", "testB")
 
@@ -340,11 +339,6 @@ def in_pair_order(root: Path, files_a: list[Path], files_b: list[Path]) -> tuple
 # ------------------------------------------------------------------------------------------ image files
 
 
-def unreadable(path: Path, error: Exception) -> UserError:
-    reason = " ".join(str(error).split()) or type(error).__name__
-    return UserError(f"cannot read image {path} ({reason}); remove or replace that file")
-
-
 def read_header(path: Path) -> ImageHeader:
     try:
         with Image.open(path) as image:
@@ -355,23 +349,6 @@ def read_header(path: Path) -> ImageHeader:
 
 def read_headers(files: Sequence[Path]) -> list[ImageHeader]:
     return [read_header(path) for path in files]
-
-
-def decode(path: Path, channels: int) -> Image.Image:
-    """The whole image as L (1 channel) or RGB (3)."""
-    try:
-        with Image.open(path) as image:
-            return to_channels(image, channels)
-    except READ_ERRORS as error:
-        raise unreadable(path, error) from None
-
-
-def to_channels(image: Image.Image, channels: int) -> Image.Image:
-    if image.mode in SIXTEEN_BIT_MODES:
-        # Pillow's own 16-bit → L conversion clips at 255, which would turn most such images white.
-        scaled = np.round(np.asarray(image, dtype=np.float64) * (255 / 65535)).astype(np.uint8)
-        image = Image.fromarray(scaled)
-    return image.convert("L" if channels == 1 else "RGB")
 
 
 def square_pixels(image: Image.Image, size: int) -> np.ndarray:
