@@ -63,6 +63,37 @@ def sync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
+def find_checkpoint(spec: str, key: str, search_root: Path = Path("outputs")) -> Path:
+    """What ``key=spec`` names: a checkpoint file, a run directory (its checkpoints/last.pt, the
+    newest state; best.pt is passed as a file), or "auto", the newest last.pt under ``search_root``.
+    gan-train's resume=, gan-sample's and gan-eval's ckpt= all resolve through here."""
+    if spec == "auto":
+        candidates = [p for p in search_root.glob("**/checkpoints/last.pt") if p.is_file()]
+        if not candidates:
+            raise UserError(f"{key}=auto found no checkpoints/last.pt under {search_root}; pass {key}=PATH to a checkpoint or run directory")
+        return max(candidates, key=lambda p: p.stat().st_mtime)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return checkpoint_in(path, key)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}; pass {key}=PATH to a .pt file or a run directory written by gan-train")
+    return path
+
+
+def checkpoint_in(folder: Path, key: str) -> Path:
+    """A run directory's checkpoints/last.pt (or a checkpoints/ folder's last.pt)."""
+    for candidate in (folder / "checkpoints" / "last.pt", folder / "last.pt"):
+        if candidate.is_file():
+            return candidate
+    others = sorted(folder.glob("checkpoints/*.pt")) or sorted(folder.glob("*.pt"))
+    hint = f"pass one of its checkpoints, e.g. {key}={others[-1]}" if others else f"pass {key}=PATH to a run directory or a .pt file written by gan-train"
+    raise UserError(f"{key}={folder} holds no checkpoints/last.pt; {hint}")
+
+
+def run_dir_of(checkpoint: Path) -> Path:
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a gan-cli checkpoint onto the CPU; any other file is a one-line UserError."""
     path = Path(path).expanduser()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional
@@ -19,14 +21,18 @@ from omegaconf.errors import OmegaConfBaseException
 from gan_cli.compose import describe_compose_error, register_all
 from gan_cli.data import TrainingData
 from gan_cli.errors import UserError
-from gan_cli.help import train_help
+from gan_cli.evaluate import EvalCommand, evaluate, split_arguments
+from gan_cli.help import eval_help, sample_help, train_help
 from gan_cli.preflight import check_command_line
+from gan_cli.progress import WorkTracker, output_console
+from gan_cli.sample import SampleConfig, sample
 from gan_cli.shard import SINGLE_PROCESS, Shard
-from gan_cli.signals import TrainingInterrupted
+from gan_cli.signals import EXIT_CODES, TrainingInterrupted, clear_interrupted_run
 from gan_cli.sweep import JOB_FAILURE, JobResult
 from gan_cli.train import train
 
 log = logging.getLogger("gan_cli")
+SIGINT_EXIT = EXIT_CODES[signal.SIGINT]
 
 
 def fail(program: str, message: str, code: int = 2) -> NoReturn:
@@ -47,9 +53,11 @@ def train_main() -> None:
             print(train_help([a for a in args if not a.startswith("-")]))
             sys.exit(0)
         args, dataset = check_command_line(args)
+        run_with_hydra(args, dataset)
     except UserError as error:
         fail("gan-train", str(error))
-    run_with_hydra(args, dataset)
+    except KeyboardInterrupt:  # before or between jobs; one inside a job is answered there
+        fail("gan-train", "interrupted (SIGINT) before training began", SIGINT_EXIT)
 
 
 def run_with_hydra(args: list[str], dataset: Optional[TrainingData], shard: Shard = SINGLE_PROCESS) -> None:
@@ -71,6 +79,10 @@ def training_job(dataset: Optional[TrainingData], shard: Shard = SINGLE_PROCESS)
         except TrainingInterrupted as interrupted:
             log.warning(str(interrupted))
             fail("gan-train", str(interrupted), interrupted.exit_code)
+        except KeyboardInterrupt:  # start-up, or a second Ctrl-C: a first one in training stops with a checkpoint
+            message = clear_interrupted_run(run_dir, f"{hydra_cfg.job.name}.log")
+            log.warning(message)
+            fail("gan-train", message, SIGINT_EXIT)
         except UserError as error:
             log.error(str(error))
             if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -95,43 +107,47 @@ def share_cores(cfg: DictConfig, launcher: DictConfig) -> None:
 
 
 def sample_main() -> None:
-    """``gan-sample ckpt=PATH [n=64] [individual=true] [out=DIR] [seed=0] ...``"""
-    from gan_cli.sample import SampleConfig, sample
-
+    """``gan-sample ckpt=PATH|RUN_DIR [n=64] [individual=true] [out=DIR] [seed=0] ...``"""
     try:
+        if wants_help(sys.argv[1:]):
+            print(sample_help())
+            sys.exit(0)
         cfg = parse_key_values(SampleConfig, sys.argv[1:], "gan-sample")
         for path in sample(cfg):
             print(path)
     except UserError as error:
         fail("gan-sample", str(error))
+    except KeyboardInterrupt:
+        fail("gan-sample", "interrupted (SIGINT); no half-written file was left in out=", SIGINT_EXIT)
 
 
 def eval_main() -> None:
     """``gan-eval ckpt=PATH | images=DIR [data=...] [eval.num_samples=N] [json=true]``"""
-    import json
-
-    from rich.console import Console
-
-    from gan_cli.evaluate import EvalCommand, evaluate, split_arguments
-
     try:
+        if wants_help(sys.argv[1:]):
+            print(eval_help())
+            sys.exit(0)
         own, overrides = split_arguments(sys.argv[1:])
         command = parse_key_values(EvalCommand, own, "gan-eval")
-        with Console(stderr=True).status("scoring samples (the first use of a data set trains or caches its extractor)"):
-            report = evaluate(command, overrides)
+        console = output_console(stderr=True)
+        with console.status("scoring samples (the first use of a data set trains or caches its extractor)"):
+            report = evaluate(command, overrides, WorkTracker(console))
     except UserError as error:
         fail("gan-eval", str(error))
+    except KeyboardInterrupt:
+        fail("gan-eval", "interrupted (SIGINT) before the scores were done; nothing half-written was left", SIGINT_EXIT)
     if command.json:
         print(json.dumps(report.as_json(), sort_keys=True))
     else:
-        Console().print(report.table())
+        output_console().print(report.table())
+
+
+def wants_help(args: list[str]) -> bool:
+    return any(a in ("-h", "--help") for a in args)
 
 
 def parse_key_values(schema: type, args: list[str], program: str):
     """key=value arguments merged onto a typed schema; unknown keys and wrong types are UserErrors."""
-    if any(a in ("-h", "--help") for a in args):
-        print(f"usage: {program} key=value ...\n\n{OmegaConf.to_yaml(OmegaConf.structured(schema))}")
-        sys.exit(0)
     bad = [a for a in args if "=" not in a]
     if bad:
         raise UserError(f"argument '{bad[0]}' is not key=value; e.g. {program} ckpt=outputs/.../last.pt")

@@ -18,13 +18,13 @@ from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 from rich.table import Table
 
-from gan_cli.checkpoint import load_checkpoint
+from gan_cli.checkpoint import find_checkpoint, load_checkpoint
 from gan_cli.compose import compose_config
 from gan_cli.data import DataRequest, TranslationImages, build_dataset
 from gan_cli.data.image_folder import list_images, load_image_folder
 from gan_cli.ema import averaged_generators, wants_averages
 from gan_cli.errors import UserError, describe_os_error
-from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, generate_samples
+from gan_cli.metrics.quality import QualityScorer, RealImages, Track, build_scorer, describe_source, generate_samples, untracked
 from gan_cli.runtime import resolve_device
 from gan_cli.sample import family_from_checkpoint
 
@@ -33,8 +33,8 @@ OVERRIDABLE = ("data", "eval", "device")  # the config groups gan-eval takes fro
 
 @dataclass
 class EvalCommand:
-    ckpt: Optional[str] = None  # a checkpoint written by gan-train: score samples drawn from it
-    images: Optional[str] = None  # or a folder of images (with data=... for the real set)
+    ckpt: Optional[str] = None  # a checkpoint written by gan-train, or its run directory (for last.pt): score samples drawn from it
+    images: Optional[str] = None  # or a folder of images, e.g. from gan-sample individual=true (with data=... for the real set)
     json: bool = False  # print one JSON object instead of a table
     ema: Optional[bool] = None  # ckpt= trained with model.ema=true: score G's moving average (the default) or, with ema=false, the raw G
 
@@ -121,7 +121,8 @@ def real_images(cfg: DictConfig, size: int) -> RealImages:
     return RealImages(images, labels, dataset.num_classes, describe_source(cfg.data))
 
 
-def evaluate_checkpoint(ckpt: str, overrides: list[str], ema: Optional[bool] = None) -> EvalReport:
+def evaluate_checkpoint(spec: str, overrides: list[str], ema: Optional[bool] = None, track: Track = untracked) -> EvalReport:
+    ckpt = find_checkpoint(spec, "ckpt")
     payload = load_checkpoint(ckpt)
     cfg = evaluation_config(payload["config"], overrides)
     family = family_from_checkpoint(payload, resolve_device(cfg.device.type))
@@ -131,7 +132,7 @@ def evaluate_checkpoint(ckpt: str, overrides: list[str], ema: Optional[bool] = N
             "held-out scores are in the run's metrics.jsonl, and gan-sample input=DIR target=DIR scores a folder"
         )
     averaged = wants_averages(family, ema)
-    scorer = build_scorer(cfg.eval, real_images(cfg, payload["config"]["model"]["image_size"]))
+    scorer = build_scorer(cfg.eval, real_images(cfg, payload["config"]["model"]["image_size"]), cfg.data, track)
     with averaged_generators(family, enabled=averaged) as swapped:
         images, labels = generate_samples(family, scorer.num_samples, scorer.seed, scorer.batch_size)
     weights = ", moving average" if swapped else ""
@@ -150,21 +151,22 @@ def folder_image_size(folder: Path) -> int:
         raise UserError(f"cannot read image {files[0]} ({error}); remove or replace that file") from None
 
 
-def evaluate_folder(images: str, overrides: list[str]) -> EvalReport:
+def evaluate_folder(images: str, overrides: list[str], track: Track = untracked) -> EvalReport:
     folder = Path(images).expanduser()
     if not folder.is_dir():
         raise UserError(f"images={images} is not a folder; point images= at a folder of generated images")
     cfg = evaluation_config(None, overrides)
     real = real_images(cfg, folder_image_size(folder))
     generated = load_image_folder(str(folder), real.images.shape[1], real.images.shape[-1], key="images")
-    scorer: QualityScorer = build_scorer(cfg.eval, real)
+    scorer: QualityScorer = build_scorer(cfg.eval, real, cfg.data, track)
     figures = scorer.score_images(generated.images.float().mul(2 / 255).sub(1))
     return EvalReport(figures, scorer.record(generated=len(generated)), str(folder))
 
 
-def evaluate(command: EvalCommand, overrides: list[str]) -> EvalReport:
+def evaluate(command: EvalCommand, overrides: list[str], track: Track = untracked) -> EvalReport:
+    """``track`` reports one-off work (training the metrics classifier) while it runs."""
     if (command.ckpt is None) == (command.images is None):
         raise UserError("give one of ckpt=PATH or images=DIR; e.g. gan-eval ckpt=outputs/.../checkpoints/last.pt")
     if command.ckpt is not None:
-        return evaluate_checkpoint(command.ckpt, overrides, command.ema)
-    return evaluate_folder(command.images, overrides)
+        return evaluate_checkpoint(command.ckpt, overrides, command.ema, track)
+    return evaluate_folder(command.images, overrides, track)

@@ -1,4 +1,5 @@
-"""``gan-train --help``: what the program does, where its outputs go, and the real options only."""
+"""``--help`` for gan-train, gan-sample and gan-eval: what the program does, where its outputs go, and
+its real options only, each key with its default and range read from its schema."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_cli.compose import CONFIG_MODULE, compose_config
 from gan_cli.config import GanLoss
+from gan_cli.evaluate import OVERRIDABLE, EvalCommand
 from gan_cli.ranges import field_ranges
+from gan_cli.sample import SampleConfig, SampleMode
 
 INTRODUCTION = """\
 gan-train trains a GAN as configured and writes a dated run directory, by default
@@ -62,14 +65,21 @@ def field_comments(schema: type) -> dict[str, str]:
 
 def describe_section(name: str, node: DictConfig) -> list[str]:
     """``section.key=value  # what it does`` for every key of one section."""
+    return describe_keys(node, f"{name}.")
+
+
+def describe_keys(node: DictConfig, prefix: str = "") -> list[str]:
+    """``key=default  what it does (allowed: range)`` for every key of a node; a required key shows
+    its placeholder, e.g. ``ckpt=...``."""
     schema = OmegaConf.get_type(node)
     is_schema = inspect.isclass(schema) and schema is not dict
     comments = field_comments(schema) if is_schema else {}
     ranges = field_ranges(schema) if is_schema else {}
+    values = OmegaConf.to_container(node, resolve=False, enum_to_str=True)
     lines = []
     for key in node:
-        value = OmegaConf.to_container(node, resolve=False, enum_to_str=True)[key]
-        shown = f"{name}.{key}={'null' if value is None else value}"
+        value = "..." if OmegaConf.is_missing(node, key) else values[key]
+        shown = f"{prefix}{key}={'null' if value is None else value}"
         allowed = f" (allowed: {ranges[key].describe().removeprefix('in ')})" if key in ranges else ""
         lines.append(f"  {shown:<44} {comments.get(key, '')}{allowed}".rstrip())
     return lines
@@ -92,5 +102,64 @@ def train_help(overrides: list[str]) -> str:
             "Examples:\n" + EXAMPLES,
             "Keys, with their values for this choice of groups (gan-train model=pix2pix --help shows pix2pix's):\n"
             + "\n".join(keys),
+        ]
+    )
+
+
+SAMPLE_INTRODUCTION = """\
+gan-sample draws images from a checkpoint alone (it carries its resolved config) and prints each path
+it wrote. ckpt= takes a checkpoint file or a run directory, whose checkpoints/last.pt it uses (pass
+.../checkpoints/best.pt for the best weights). Files go to out=, by default <run dir>/generated/; a
+figure's name says what it shows: grid_seed0.png, grid_seed0_label3.png (one class of a conditional
+model), grid_seed0_raw.png (ema=false: the raw G of a model.ema=true run). individual=true writes one
+PNG per image instead of the grid, so out= holds only the samples, as FID tools and gan-eval images=
+expect. Nothing half-written is ever left in out=."""
+
+SAMPLE_EXAMPLES = """\
+  gan-sample ckpt=outputs/2026-11-21/20-03-46              a grid from the run's last.pt
+  gan-sample ckpt=.../checkpoints/best.pt n=1000 individual=true out=fid/ seed=1
+  gan-sample ckpt=<cgan run> label=3                      one class: grid_seed0_label3.png
+  gan-sample ckpt=... mode=interpolate seed=1 end_seed=7 steps=12
+  gan-sample ckpt=<pix2pix run> input=edges/ target=truth/ out=items/"""
+
+EVAL_INTRODUCTION = """\
+gan-eval scores samples against real data and prints a table (or one JSON object with json=true):
+FID, KID, precision, recall, density, coverage, and class accuracy for a cGAN. ckpt= takes a
+checkpoint file or a run directory (its checkpoints/last.pt) and draws samples as training scores
+them, with the checkpoint's own data and eval settings, so its figures match metrics.jsonl.
+images=DIR scores a folder of images against the data you name. It writes nothing but the metrics
+cache (~/.cache/gan-cli/metrics, or $GAN_CLI_CACHE)."""
+
+EVAL_EXAMPLES = """\
+  gan-eval ckpt=outputs/2026-11-22/15-10-02                the run's last.pt
+  gan-eval ckpt=.../checkpoints/best.pt eval.num_samples=5000 data.split=test
+  gan-eval images=fid/ data=mnist json=true                a folder from gan-sample individual=true
+  gan-eval images=faces_out/ data=image_folder data.path=~/faces"""
+
+
+def sample_help() -> str:
+    return "\n\n".join(
+        [
+            "usage: gan-sample ckpt=PATH|RUN_DIR [key=value ...]",
+            SAMPLE_INTRODUCTION,
+            "Modes (mode=...):\n" + "\n".join(f"  {name:<12} {text}" for name, text in member_comments(SampleMode).items()),
+            "Examples:\n" + SAMPLE_EXAMPLES,
+            "Keys:\n" + "\n".join(describe_keys(OmegaConf.structured(SampleConfig))),
+        ]
+    )
+
+
+def eval_help() -> str:
+    defaults = compose_config([])
+    overrides = [line for section in OVERRIDABLE if section != "data" for line in describe_section(section, defaults[section])]
+    return "\n\n".join(
+        [
+            "usage: gan-eval ckpt=PATH|RUN_DIR | images=DIR [data=...] [data.KEY=...] [eval.KEY=...] [device.KEY=...]",
+            EVAL_INTRODUCTION,
+            "Examples:\n" + EVAL_EXAMPLES,
+            "Keys:\n" + "\n".join(describe_keys(OmegaConf.structured(EvalCommand))),
+            "gan-train's eval and device keys apply, with their defaults for a folder (a checkpoint brings its own):\n"
+            + "\n".join(overrides),
+            "The data keys are gan-train's for the chosen data= (gan-train data=mnist --help lists them).",
         ]
     )

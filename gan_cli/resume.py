@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-from gan_cli.checkpoint import load_checkpoint, restore_rng_state
+from gan_cli.checkpoint import find_checkpoint, load_checkpoint, restore_rng_state, run_dir_of
 from gan_cli.compose import compose_config, own_overrides
 from gan_cli.errors import UserError
 
@@ -39,31 +39,6 @@ SAFE_CHANGES = (
 )
 
 
-def find_checkpoint(spec: str, search_root: Path) -> Path:
-    """A checkpoint file, a run directory (its checkpoints/last.pt), or "auto": the newest last.pt."""
-    if spec == "auto":
-        candidates = [p for p in search_root.glob("**/checkpoints/last.pt") if p.is_file()]
-        if not candidates:
-            raise UserError(
-                f"resume=auto found no checkpoints/last.pt under {search_root}; "
-                "pass resume=PATH to a checkpoint or run directory"
-            )
-        return max(candidates, key=lambda p: p.stat().st_mtime)
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        for candidate in (path / "checkpoints" / "last.pt", path / "last.pt"):
-            if candidate.is_file():
-                return candidate
-        raise UserError(f"resume={spec}: no checkpoints/last.pt in that folder; pass a checkpoint file instead")
-    if not path.is_file():
-        raise UserError(f"resume={spec}: no such checkpoint or run directory; use resume=auto or a path to last.pt")
-    return path
-
-
-def run_dir_of(checkpoint: Path) -> Path:
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-
-
 def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
 
@@ -82,7 +57,7 @@ def resume_arguments(args: list[str]) -> list[str]:
     with the run directory pinned so the resumed run writes where the original did."""
     spec = next(a.split("=", 1)[1] for a in args if override_key(a) == "resume")
     pinned = next((a.split("=", 1)[1] for a in args if override_key(a) == "hydra.run.dir"), None)
-    checkpoint = find_checkpoint(spec, Path(pinned) if pinned else Path("outputs")).resolve()
+    checkpoint = find_checkpoint(spec, "resume", Path(pinned) if pinned else Path("outputs")).resolve()
     run_dir = run_dir_of(checkpoint)
     new = [a for a in args if override_key(a) not in ("resume", "hydra.run.dir")]
     new_keys = {override_key(a) for a in new}
@@ -95,8 +70,17 @@ def check_resume(args: list[str]) -> None:
     change where the change can apply, so a refused resume leaves the old run as it was."""
     checkpoint = Path(next(a.split("=", 1)[1] for a in args if override_key(a) == "resume"))
     payload = load_checkpoint(checkpoint)
+    # Before composing too: the run's own model keys (e.g. model.g_hidden) may not exist in another family.
+    check_family(payload["family"], next((a.split("=", 1)[1] for a in args if override_key(a) == "model"), payload["family"]), checkpoint)
     current = OmegaConf.to_container(compose_config(own_overrides(args)), resolve=True, enum_to_str=True)
+    check_family(payload["family"], current["model"]["name"], checkpoint)
     check_changes(config_changes(payload["config"], current), checkpoint)
+
+
+def check_family(saved: str, configured: str, checkpoint: Path) -> None:
+    """Another family differs in every model key; naming the family says what the list of them would not."""
+    if saved != configured:
+        raise UserError(f"{checkpoint} is a {saved} run, not {configured}; resume with model={saved}, or start a new run without resume=")
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Modes (``mode=``), each writing into ``out=`` and returning the paths it wrote:
 
-* ``grid`` (default): ``n`` samples as grid_seed<seed>.png, plus 000000.png ... with ``individual=true``.
+* ``grid`` (default): ``n`` samples as grid_seed<seed>.png; with ``individual=true`` instead one file per
+  sample, 000000.png ..., and nothing else, so that the folder can go to a FID tool whole.
   A conditional checkpoint (model=cgan) takes ``label=K`` for one class, or ``label=all`` (its default)
   for one row per class; its individual files carry the class: 000012_label3.png.
 * ``interpolate``: the path from z(seed) to z(end_seed) in ``steps`` frames, as a PNG strip and a GIF.
@@ -17,6 +18,10 @@ Modes (``mode=``), each writing into ``out=`` and returning the paths it wrote:
 
 For a conditional checkpoint, ``label=all`` in the latent modes gives one row per class, every row with
 the same latents; ``label=K`` gives ``rows`` rows of class K.
+
+A figure's name says what it shows beyond its mode and seed, so that no variant overwrites another:
+``_label3`` for one class, ``_raw`` for the raw G of a checkpoint that keeps a moving average
+(grid_seed0_label3_raw.png). ``ckpt=`` takes a checkpoint file or a run directory (its last.pt).
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ import torch
 from omegaconf import MISSING, OmegaConf
 
 from gan_cli.artifacts import image_grid, save_individual, save_png, to_pil
-from gan_cli.checkpoint import load_checkpoint
+from gan_cli.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
+from gan_cli.data.image_folder import list_images, load_image_folder
 from gan_cli.data.memory import to_unit_range
 from gan_cli.config import DeviceType
-from gan_cli.ema import attach_averages, averaged_generators, wants_averages
+from gan_cli.ema import attach_averages, averaged_generators, averaged_names, wants_averages
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.translation import TranslationFamily
@@ -51,8 +57,8 @@ from gan_cli.latent import (
     label_classes,
     walk,
 )
+from gan_cli.output_folder import check_holds_only, check_output_folder, publish, staged, write_failure
 from gan_cli.ranges import check_ranges, ranged
-from gan_cli.resume import run_dir_of
 from gan_cli.runtime import resolve_device
 from gan_cli.translate_folder import FolderJob, input_files, resolve_direction, translate_folder
 
@@ -70,10 +76,10 @@ class SampleMode(str, Enum):
 
 @dataclass
 class SampleConfig:
-    ckpt: str = MISSING  # a checkpoint written by gan-train, e.g. outputs/.../checkpoints/last.pt
+    ckpt: str = MISSING  # a checkpoint written by gan-train (outputs/.../checkpoints/best.pt), or its run directory for last.pt
     n: int = ranged(64, low=1, high=65536)  # how many images (grid); how many input images at most (reconstruct)
     out: Optional[str] = None  # output folder; default: <run dir>/generated
-    individual: bool = False  # also write one PNG per image, 000000.png ..., for FID tools
+    individual: bool = False  # one PNG per image, 000000.png ..., instead of the grid: out= then holds only the samples, for FID tools
     seed: int = ranged(0, low=0, high=2**32 - 1)  # same seed, same images
     nrow: Optional[int] = ranged(None, low=1, high=1024, example=8)  # images per grid row; default: a square grid (one row per class for label=all)
     batch_size: int = ranged(256, low=1, high=4096)  # images generated at once
@@ -108,6 +114,22 @@ def family_from_checkpoint(payload: dict[str, Any], device: torch.device) -> Fam
 
 def default_output(ckpt: Path) -> Path:
     return run_dir_of(ckpt) / "generated"
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Where a mode writes, and the suffix that names what its figures show."""
+
+    folder: Path
+    suffix: str = ""  # "_label3" for one class, "_raw" for the raw G of an averaged checkpoint
+
+    def path(self, stem: str, extension: str = ".png") -> Path:
+        return self.folder / f"{stem}{self.suffix}{extension}"
+
+
+def figure_suffix(label: Optional[int | str], raw: bool) -> str:
+    """The defaults (every class, the moving average where there is one) add nothing to a name."""
+    return ("" if label in (None, ALL_LABELS) else f"_label{label}") + ("_raw" if raw else "")
 
 
 def check_sample_config(cfg: SampleConfig) -> None:
@@ -177,7 +199,7 @@ def per_cell(labels: Optional[torch.Tensor], columns: int) -> Optional[torch.Ten
     return None if labels is None else labels.repeat_interleave(columns)
 
 
-def sample_grid(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+def sample_grid(family: Family, cfg: SampleConfig, figures: Figures, label) -> list[Path]:
     generator = torch.Generator().manual_seed(cfg.seed)
     if label is None:
         images = generate_images(family, cfg.n, cfg.batch_size, generator)
@@ -189,13 +211,12 @@ def sample_grid(family: Family, cfg: SampleConfig, out: Path, label) -> list[Pat
         names = [f"{i:06d}_label{int(y)}.png" for i, y in enumerate(inputs["label"])]
         if label != ALL_LABELS:
             nrow = cfg.nrow or nrow
-    written = [save_png(image_grid(images, nrow), out / f"grid_seed{cfg.seed}.png")]
     if cfg.individual:
-        written += save_individual(images, out, names)
-    return written
+        return save_individual(images, figures.folder, names)
+    return [save_png(image_grid(images, nrow), figures.path(f"grid_seed{cfg.seed}"))]
 
 
-def sample_interpolate(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+def sample_interpolate(family: Family, cfg: SampleConfig, figures: Figures, label) -> list[Path]:
     space = LatentSpace.of(family, "mode=interpolate")
     end_seed = cfg.seed + 1 if cfg.end_seed is None else cfg.end_seed
     start = space.draw(1, torch.Generator().manual_seed(cfg.seed))[0]
@@ -204,12 +225,12 @@ def sample_interpolate(family: Family, cfg: SampleConfig, out: Path, label) -> l
     rows, labels = row_labels(space, label, 1)
     z = path.unsqueeze(0).expand(rows, -1, -1).flatten(0, 1)
     images = space.decode(z, per_cell(labels, cfg.steps), cfg.batch_size)
-    stem = out / f"interpolate_seed{cfg.seed}-{end_seed}"
-    strip = save_png(image_grid(images, cfg.steps), stem.with_suffix(".png"))
-    return [strip, write_column_gif(images.view(rows, cfg.steps, *images.shape[1:]), stem.with_suffix(".gif"))]
+    stem = f"interpolate_seed{cfg.seed}-{end_seed}"
+    strip = save_png(image_grid(images, cfg.steps), figures.path(stem))
+    return [strip, write_column_gif(images.view(rows, cfg.steps, *images.shape[1:]), figures.path(stem, ".gif"))]
 
 
-def sample_walk(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+def sample_walk(family: Family, cfg: SampleConfig, figures: Figures, label) -> list[Path]:
     space = LatentSpace.of(family, "mode=walk")
     if cfg.dim is None:
         raise UserError(f"mode=walk needs dim=K, the latent coordinate to vary; use dim=0..{space.dim - 1}")
@@ -220,10 +241,10 @@ def sample_walk(family: Family, cfg: SampleConfig, out: Path, label) -> list[Pat
     base = row_latents(space, label, rows, torch.Generator().manual_seed(cfg.seed))
     z = walk(base, cfg.dim, torch.linspace(-span, span, cfg.steps))
     images = space.decode(z, per_cell(labels, cfg.steps), cfg.batch_size)
-    return [save_png(image_grid(images, cfg.steps), out / f"walk_dim{cfg.dim}_seed{cfg.seed}.png")]
+    return [save_png(image_grid(images, cfg.steps), figures.path(f"walk_dim{cfg.dim}_seed{cfg.seed}"))]
 
 
-def sample_arithmetic(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+def sample_arithmetic(family: Family, cfg: SampleConfig, figures: Figures, label) -> list[Path]:
     space = LatentSpace.of(family, "mode=arithmetic")
     generator = torch.Generator().manual_seed(cfg.seed)
     rows, labels = row_labels(space, label, cfg.rows)
@@ -239,7 +260,7 @@ def sample_arithmetic(family: Family, cfg: SampleConfig, out: Path, label) -> li
     columns = len(ARITHMETIC_ALPHAS)
     images = space.decode(arithmetic(base, attribute.direction), per_cell(labels, columns), cfg.batch_size)
     column_ink = ink(images).view(rows, columns).mean(0)
-    stem = out / f"arithmetic_seed{cfg.seed}"
+    stem = f"arithmetic_seed{cfg.seed}"
     report = {
         "computed": "z_base + alpha * (mean z(heavy) - mean z(light)); one row per base latent, one column per alpha",
         "attribute": "ink: mean pixel brightness in [0, 1]",
@@ -252,13 +273,12 @@ def sample_arithmetic(family: Family, cfg: SampleConfig, out: Path, label) -> li
         "columns": [{"alpha": a, "mean_ink": round(float(v), 4)} for a, v in zip(ARITHMETIC_ALPHAS, column_ink)],
         "row_labels": None if labels is None else labels.tolist(),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    report_path = stem.with_suffix(".json")
+    report_path = figures.path(stem, ".json")
     report_path.write_text(json.dumps(report, indent=2) + "\n")
-    return [save_png(image_grid(images, columns), stem.with_suffix(".png")), report_path]
+    return [save_png(image_grid(images, columns), figures.path(stem)), report_path]
 
 
-def sample_reconstruct(family: Family, cfg: SampleConfig, out: Path, label) -> list[Path]:
+def sample_reconstruct(family: Family, cfg: SampleConfig, figures: Figures, label) -> list[Path]:
     if not hasattr(family, "encode"):
         raise UserError("mode=reconstruct needs a model with an encoder (model=aae); this checkpoint has none")
     images = load_input_images(cfg.input, family.data, cfg.n)
@@ -269,18 +289,15 @@ def sample_reconstruct(family: Family, cfg: SampleConfig, out: Path, label) -> l
             chunks.append(family.generate({"z": family.encode(batch)}).float().cpu())
     recon = torch.cat(chunks)
     pairs = torch.stack([images, recon], dim=1).flatten(0, 1)
-    pairs_per_row = cfg.nrow or 8
-    written = [save_png(image_grid(pairs, 2 * pairs_per_row), out / "reconstruct.png")]
     if cfg.individual:
         names = [f"{i:06d}_{kind}.png" for i in range(len(images)) for kind in ("original", "reconstruction")]
-        written += save_individual(pairs, out, names)
-    return written
+        return save_individual(pairs, figures.folder, names)
+    pairs_per_row = cfg.nrow or 8
+    return [save_png(image_grid(pairs, 2 * pairs_per_row), figures.path("reconstruct"))]
 
 
 def load_input_images(folder: Optional[str], data: DataInfo, limit: int) -> torch.Tensor:
     """Up to ``limit`` images from ``folder`` at the checkpoint's size and channels, in [-1, 1]."""
-    from gan_cli.data.image_folder import list_images, load_image_folder
-
     if not folder:
         raise UserError("mode=reconstruct needs input=DIR, a folder of images to encode and decode")
     root = Path(folder).expanduser()
@@ -343,13 +360,24 @@ def sample_translate(family: TranslationFamily, cfg: SampleConfig, out: Path, tr
 def sample(cfg: SampleConfig, report: Callable[[str], None] = print) -> list[Path]:
     """Run the chosen mode; returns the written paths (``report`` gets any figures measured)."""
     check_sample_config(cfg)
-    ckpt = Path(cfg.ckpt).expanduser()
+    ckpt = find_checkpoint(cfg.ckpt, "ckpt")
     payload = load_checkpoint(ckpt)
     family = family_from_checkpoint(payload, resolve_device(cfg.device))
     mode = resolve_mode(cfg, family, payload["family"])
+    label = None if mode is SampleMode.translate else resolve_label(family, cfg.label, payload["family"])
     out = Path(cfg.out).expanduser() if cfg.out else default_output(ckpt)
-    with averaged_generators(family, enabled=wants_averages(family, cfg.ema)):
-        if mode is SampleMode.translate:
-            return sample_translate(family, cfg, out, payload["config"]["data"].get("direction", "AtoB"), report)
-        label = resolve_label(family, cfg.label, payload["family"])
-        return MODES[mode](family, cfg, out, label)
+    check_output_folder(out, defaulted=not cfg.out)
+    averaged = wants_averages(family, cfg.ema)
+    raw = bool(averaged_names(family)) and not averaged
+    try:
+        with staged(out) as staging, averaged_generators(family, enabled=averaged):
+            if mode is SampleMode.translate:
+                direction = payload["config"]["data"].get("direction", "AtoB")
+                written = sample_translate(family, cfg, staging, direction, report)
+            else:
+                written = MODES[mode](family, cfg, Figures(staging, figure_suffix(label, raw)), label)
+            if cfg.individual:
+                check_holds_only(out, staging, written)
+            return publish(written, staging, out)
+    except OSError as error:
+        raise write_failure(out, error) from None

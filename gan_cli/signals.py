@@ -1,7 +1,10 @@
-"""SIGINT and SIGTERM become a request to stop after the current step, with a checkpoint."""
+"""SIGINT and SIGTERM become a request to stop after the current step, with a checkpoint; a run
+stopped before its first step leaves no empty run directory behind."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -45,3 +48,23 @@ class StopRequests:
     def __exit__(self, *exc_info) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+
+
+def clear_interrupted_run(run_dir: Path, job_log: str) -> str:
+    """After a SIGINT that no checkpoint answered (during start-up, or a second Ctrl-C): remove the
+    run directory if it holds only what Hydra wrote as the job began (``.hydra/`` and the job's
+    log), since the run made nothing of value there. Anything else in it (a resumed run's
+    checkpoints, the user's own files) keeps it as it is. Returns the line to report."""
+    if holds_only_hydra_files(run_dir, job_log):
+        with contextlib.suppress(OSError):
+            shutil.rmtree(run_dir)
+    if not run_dir.exists():
+        return f"interrupted (SIGINT) during start-up; nothing was trained, and the run directory {run_dir}, which held nothing yet, was removed"
+    return f"interrupted (SIGINT); {run_dir} holds what was written before, and nothing half-written"
+
+
+def holds_only_hydra_files(run_dir: Path, job_log: str) -> bool:
+    try:
+        return {path.name for path in run_dir.iterdir()} <= {".hydra", job_log}
+    except OSError:
+        return False

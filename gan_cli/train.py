@@ -10,6 +10,7 @@ import contextlib
 import copy
 import functools
 import signal
+import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -30,6 +31,7 @@ from gan_cli.families.base import Phase, Scalars, gradient_norm_name
 from gan_cli.losses import R1Penalty
 from gan_cli.resume import check_changes, config_changes, restore_run
 from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, scores_samples, too_few_real
+from gan_cli.progress import WorkTracker, output_console, say
 from gan_cli.run import TrainingRun, checkpoint_payload, resolve_best_metric
 from gan_cli.runtime import Runtime, make_runtime, resolve_device, seed_everything
 from gan_cli.shard import SINGLE_PROCESS, Shard
@@ -104,13 +106,13 @@ def sample_scorer(cfg: DictConfig, dataset: TrainingData, family: Family, consol
     """The scorer of samples against the training images, for a family that draws from a latent."""
     if not scores_samples(cfg.eval, family, len(dataset)):
         if cfg.eval.enabled and family.latent_dim is not None:
-            console.print(too_few_real(cfg.eval, family, len(dataset)))
+            say(console, too_few_real(cfg.eval, family, len(dataset)))
         return None
     images, labels = dataset.scoring_images()
     real = RealImages(images, labels, dataset.num_classes, describe_source(cfg.data))
     with console.status("preparing the sample-quality metrics (trained or read from eval.cache_dir)"):
-        scorer = build_scorer(cfg.eval, real)
-    console.print(f"scoring {scorer.num_samples} samples against {len(scorer.real)} images of the {real.source} with {scorer.extractor.describe()}")
+        scorer = build_scorer(cfg.eval, real, cfg.data, WorkTracker(console))
+    say(console, f"scoring {scorer.num_samples} samples against {len(scorer.real)} images of the {real.source} with {scorer.extractor.describe()}")
     return scorer
 
 
@@ -127,9 +129,9 @@ def build_run(
     process's place in data-parallel training."""
     check_config(cfg)
     check_batch_divides(cfg.train.batch_size, shard.world_size)
-    console = console or Console()
+    console = console or output_console()
     runtime = agreed_runtime(cfg.device, recorded_precision, shard)  # a probe, if any, draws no random numbers
-    console.print(f"training on {runtime.device.type} in {runtime.precision_choice.describe()}")
+    say(console, f"training on {runtime.device.type} in {runtime.precision_choice.describe()}")
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     dataset = dataset if dataset is not None else load_dataset(cfg)
     family = build_family(cfg.model, dataset.info(), cfg, shard)
@@ -254,14 +256,15 @@ def train(
 
     ``dataset`` is the data already loaded from ``cfg.data``, when the caller checked it up front;
     ``shard`` is this process's place in data-parallel training (rank 0 returns the figures)."""
-    console = console or Console()
+    started = time.perf_counter()
+    console = console or output_console()
     saved = load_checkpoint(cfg.resume) if cfg.resume else None
     run = build_run(cfg, Path(run_dir), dataset, console, saved.get("precision") if saved else None, shard)
     if saved is not None:
         resume_from(run, saved, Path(cfg.resume), console)
     keeper = Upkeep if shard.is_main else FollowerUpkeep  # rank 0 alone writes
     with StopRequests() as stop, keeper(run, console) as upkeep, contextlib.closing(run.stream):
-        upkeep.start()
+        upkeep.start(setup_s=time.perf_counter() - started)
         trial = run.compiled  # the first compiled step may fall back to eager
         while run.step < run.total_steps:
             with out_of_memory_as_user_error(run):
@@ -295,7 +298,7 @@ def first_compiled_step(run: TrainingRun, console: Console) -> Scalars:
         restore_run(run, saved)
         run.compiled = False
         warning = f"warning: torch.compile failed ({first_line(error)}); training eager instead (device.compile=false skips the attempt)"
-        console.print(warning, soft_wrap=True, markup=False)
+        say(console, warning)
         return train_step(run)
 
 
@@ -319,6 +322,6 @@ def resume_from(run: TrainingRun, payload: dict[str, Any], checkpoint: Path, con
     current = OmegaConf.to_container(run.cfg, resolve=True, enum_to_str=True)
     changes = check_changes(config_changes(payload["config"], current), checkpoint)
     restore_run(run, payload)
-    console.print(f"resuming from {checkpoint} at step {run.step} of {run.total_steps}")
+    say(console, f"resuming from {checkpoint} at step {run.step} of {run.total_steps}")
     for change in changes:
-        console.print(f"  changed {change}")
+        say(console, f"  changed {change}")

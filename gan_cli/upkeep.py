@@ -23,7 +23,7 @@ from gan_cli.errors import UserError
 from gan_cli.families.base import THROUGHPUT, Scalars
 from gan_cli.health import HealthMonitor
 from gan_cli.plots import read_scalars, write_training_plots
-from gan_cli.progress import describe_figures, summary_table, training_progress
+from gan_cli.progress import TrainingProgress, say, show_table, summary_table
 from gan_cli.run import TrainingRun, checkpoint_write, generate_grid_images, is_finite_network, logged_names
 
 
@@ -88,13 +88,13 @@ class Upkeep:
         self.meter = ScalarMeter()
         self.latest: dict[str, float] = {}
         self.evaluated: dict[str, float] = {}  # the latest held-out figures, kept until the next evaluation
-        self.health = HealthMonitor()
+        self.health = HealthMonitor.for_loss(run.cfg.loss.name)
         self.started = time.perf_counter()
         self.first_step = run.step
         with self.writing("TensorBoard events"):
             self.writer = SummaryWriter(log_dir=str(run.run_dir / "tb"), purge_step=run.step + 1 if run.step else None)
-        self.progress = training_progress(console)
-        self.task = self.progress.add_task("train", total=run.total_steps, completed=run.step, figures="")
+        self.progress = TrainingProgress(console, run.total_steps, run.step)
+        self.setup_s = 0.0
         self.writes = BackgroundWriter(threaded=has_spare_cores(run.runtime.device))  # grids and checkpoints
 
     def __enter__(self) -> "Upkeep":
@@ -142,7 +142,10 @@ class Upkeep:
     def metrics_file(self) -> Path:
         return self.run.run_dir / "metrics.jsonl"
 
-    def start(self) -> None:
+    def start(self, setup_s: float) -> None:
+        """The first writes of a run; ``setup_s`` is how long its start-up took, reported beside the training time."""
+        self.setup_s = setup_s
+        say(self.console, f"started in {setup_s:.1f} s; training steps {self.run.step + 1} to {self.run.total_steps}")
         self.log_hyperparameters()
         remove_stale_temporaries(self.run.checkpoint_dir)
         with self.writing("metrics.jsonl"):
@@ -156,8 +159,11 @@ class Upkeep:
         run, every = self.run, self.run.cfg.train
         images_per_step = run.cfg.train.batch_size * run.cfg.train.d_steps
         self.meter.add(scalars, images_per_step)
+        if run.step == self.first_step + 1:
+            self.health.observe_first_step({key: float(value) for key, value in scalars.items()})
         last = run.step == run.total_steps
-        if run.step % every.log_every == 0 or last:
+        interval_ended = run.step % every.log_every == 0 or last
+        if interval_ended:
             self.log_scalars()
         if run.step % every.sample_every == 0 or last:
             self.save_grid()
@@ -166,7 +172,7 @@ class Upkeep:
         if run.step % every.checkpoint_every == 0 or last:
             self.save_checkpoint(periodic=run.step % every.checkpoint_every == 0)
         warnings = tuple(w.name for w in self.health.warnings())
-        self.progress.update(self.task, completed=run.step, figures=describe_figures(self.latest | self.evaluated, warnings))
+        self.progress.show(run.step, self.latest | self.evaluated, warnings, interval_ended)
 
     def log_scalars(self) -> None:
         self.latest = self.meter.take()
@@ -179,7 +185,10 @@ class Upkeep:
 
     def save_grid(self) -> None:
         with eager(self.run.family), averaged_generators(self.run.family):
-            grid = image_grid(generate_grid_images(self.run.family, self.run.grid), self.run.grid.nrow)
+            images = generate_grid_images(self.run.family, self.run.grid)
+        if self.run.family.latent_dim is not None:  # a translation grid holds its inputs and targets too
+            self.health.observe_samples(self.run.step, images)
+        grid = image_grid(images, self.run.grid.nrow)
         step, path = self.run.step, self.run.sample_dir / f"step_{self.run.step:07d}.png"
 
         def write() -> None:  # both encode a PNG: the slow part
@@ -257,7 +266,9 @@ class Upkeep:
             "steps": run.step,
             "steps_this_session": run.step - self.first_step,
             "skipped_steps": run.skipped_steps,
+            "setup_s": round(self.setup_s, 2),
             "wall_s": round(seconds, 2),
+            "total_s": round(self.setup_s + seconds, 2),
             "device": run.runtime.device.type,
             "precision": run.runtime.precision.value,
             **{key: round(value, 5) for key, value in (self.latest | self.evaluated).items()},
@@ -272,7 +283,7 @@ class Upkeep:
         with self.writing("summary.json"):
             write_json(summary, run.run_dir / "summary.json")
         self.progress.stop()
-        self.console.print(summary_table(summary))
+        show_table(self.console, summary_table(summary))
         return summary
 
 
@@ -289,7 +300,7 @@ class FollowerUpkeep:
     def __exit__(self, *exc_info) -> None:
         pass
 
-    def start(self) -> None:
+    def start(self, setup_s: float) -> None:
         pass
 
     def after_step(self, scalars: Scalars) -> None:

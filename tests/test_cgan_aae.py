@@ -190,21 +190,23 @@ def sample_in(run_dir: Path, out: Path, **options) -> list[Path]:
 
 
 def test_cgan_label_draws_that_class(cgan_run, tmp_path):
-    written = sample_in(cgan_run, tmp_path, label="3", n=6, individual=True)
-    assert written[0].name == "grid_seed0.png"
-    assert [p.name for p in written[1:]] == [f"{i:06d}_label3.png" for i in range(6)]
+    written = sample_in(cgan_run, tmp_path / "singles", label="3", n=6, individual=True)
+    assert [p.name for p in written] == [f"{i:06d}_label3.png" for i in range(6)]
+    (grid,) = sample_in(cgan_run, tmp_path / "grid", label="3", n=6)
+    assert grid.name == "grid_seed0_label3.png"
 
 
 def test_cgan_label_all_is_one_row_per_class(cgan_run, tmp_path):
-    written = sample_in(cgan_run, tmp_path, n=25, individual=True)  # label=all is the default
-    assert grid_shape(written[0]) == (CLASSES, 3)
-    labels = [int(p.stem.split("_label")[1]) for p in written[1:]]
+    (grid,) = sample_in(cgan_run, tmp_path / "grid", n=25)  # label=all is the default
+    assert grid_shape(grid) == (CLASSES, 3)
+    written = sample_in(cgan_run, tmp_path / "singles", n=25, individual=True)
+    labels = [int(p.stem.split("_label")[1]) for p in written]
     assert labels == [k for k in range(CLASSES) for _ in range(3)]
 
 
 def test_unconditional_grid_keeps_its_names(aae_run, tmp_path):
     written = sample_in(aae_run, tmp_path, n=5, individual=True)
-    assert [p.name for p in written] == ["grid_seed0.png", *[f"{i:06d}.png" for i in range(5)]]
+    assert [p.name for p in written] == [f"{i:06d}.png" for i in range(5)]
 
 
 @pytest.mark.parametrize("which", ["cgan", "aae"])
@@ -256,7 +258,7 @@ def test_cli_prints_the_paths_it_wrote(cgan_run, tmp_path):
     result = run_cli("gan-sample", [f"ckpt={ckpt}", "mode=interpolate", "steps=3", "label=2", f"out={tmp_path}", "device=cpu"])
     assert result.returncode == 0, result.stderr
     printed = [Path(line) for line in result.stdout.split()]
-    assert [p.name for p in printed] == ["interpolate_seed0-1.png", "interpolate_seed0-1.gif"]
+    assert [p.name for p in printed] == ["interpolate_seed0-1_label2.png", "interpolate_seed0-1_label2.gif"]
     assert all(p.is_file() for p in printed)
 
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 from PIL import Image
+from rich.console import Console
 
-from conftest import FAKE_MNIST_COUNTS, describe, run_many, tiny_args
+from conftest import FAKE_MNIST_COUNTS, cli_env, describe, run_cli, run_many, tiny_args
+from gan_cli.progress import WorkTracker
+from gan_cli.sweep import JobRow, print_and_write
 
 CHECKPOINT_KEYS = {"format", "config", "networks", "optimizers", "step", "rng", "data"}
 TB_SCALARS = {"loss/d", "loss/g", "d/real", "d/fake", "perf/images_per_s", "lr/g", "lr/d", "grad_norm/d", "grad_norm/g"}
@@ -147,16 +152,18 @@ def test_default_data_is_mnist_from_the_data_root(trained_run, fake_mnist_root):
 def more_runs(tmp_path_factory, fake_mnist_root, image_folder, labeled_image_folder) -> dict[str, tuple]:
     """The remaining gan-train calls of this file, launched side by side: ``{name: (result, folder)}``."""
     base = tmp_path_factory.mktemp("more_runs")
-    empty = base / "empty"
-    empty.mkdir()
+    # A streamed folder's files are decoded only when their batch comes up: pre-flight passes it, and
+    # job 1 fails at run time on its corrupt file.
+    corrupt = shutil.copytree(image_folder, base / "corrupt")
+    (corrupt / "img_000.png").write_bytes(b"not a png")
     folders = {name: base / name for name in ("rgb", "gray", "saturating", "sweep", "sweep_fail", "optuna")}
     calls = {
         "rgb": tiny_args("dcgan", "data=image_folder", f"data.path={image_folder}", "data.channels=3"),
         "gray": tiny_args("gan", "data=image_folder", f"data.path={labeled_image_folder}", "data.channels=1"),
         "saturating": tiny_args("gan", "loss=saturating", f"data.root={fake_mnist_root}"),
         "sweep": ["-m", *tiny_args("gan", "optimizer.lr=1e-4,2e-4", f"data.root={fake_mnist_root}")],
-        # The empty folder passes the up-front config checks and fails when job 1 loads its data.
-        "sweep_fail": ["-m", *tiny_args("gan", "data=image_folder", f"data.path={image_folder},{empty}")],
+        "sweep_fail": ["-m", *tiny_args("gan", "data=image_folder", "data.memory_budget=1e-6", "data.workers=0",
+                                        f"data.path={image_folder},{corrupt}")],
         "optuna": ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1",
                    *tiny_args("gan", "optimizer.lr=tag(log,interval(1e-4,1e-2))", f"data.root={fake_mnist_root}")],
     }
@@ -240,5 +247,71 @@ def test_multirun_with_a_failing_job_keeps_the_good_one_and_exits_non_zero(more_
     assert (sweep / "1").is_dir(), "job 1 never started: the failure was caught before the sweep, not at run time"
     assert not (sweep / "1" / "checkpoints" / "last.pt").exists()
     assert_finished_run(sweep / "0")
-    assert "no images found" in result.stderr
+    assert "cannot read image" in result.stderr and "img_000.png" in result.stderr
     assert "gan-train: error:" in result.stderr
+
+
+# ------------------------------------------------- output under a pipe, a log file or a cluster job
+
+
+@pytest.fixture(scope="module")
+def piped_run(tmp_path_factory, fake_mnist_root) -> tuple:
+    """A run as a cluster job makes it: stdout is a pipe, COLUMNS is narrow, the run directory's name
+    is long, and the metrics classifier is trained first (a fresh eval.cache_dir)."""
+    base = tmp_path_factory.mktemp("piped")
+    run_dir = base / "a_run_directory_whose_name_is_longer_than_the_terminal_is_wide"
+    args = tiny_args("gan", f"data.root={fake_mnist_root}", f"eval.cache_dir={base / 'fresh_cache'}", f"hydra.run.dir={run_dir}")
+    result = run_cli("gan-train", *args, cwd=base, env=cli_env(COLUMNS="60"))
+    assert result.returncode == 0, describe(result)
+    return result, run_dir
+
+
+def test_a_piped_run_prints_a_plain_progress_line_per_logging_interval(piped_run):
+    result, _ = piped_run
+    lines = [line for line in result.stdout.splitlines() if line.startswith("train ")]
+    assert [line.split()[1] for line in lines] == ["2/6", "4/6", "6/6"], describe(result)
+    for line in lines:
+        assert all(part in line for part in ("D loss", "G loss", "D(x)", "D(G(z))", "img/s", "elapsed")), line
+    assert "FID" in lines[-1]  # evaluated at the last step
+    assert "\x1b[" not in result.stdout and "…" not in result.stdout, "a pipe got terminal codes or a cut line"
+
+
+def test_a_piped_run_cuts_no_path(piped_run):
+    result, run_dir = piped_run
+    for path in (run_dir, run_dir / "checkpoints" / "last.pt", run_dir / "samples" / "progress.gif"):
+        assert str(path) in result.stdout, describe(result)
+
+
+def test_the_run_log_holds_the_runs_own_messages(piped_run):
+    result, run_dir = piped_run
+    log = (run_dir / "gan-train.log").read_text()
+    for message in ("training on cpu", "training the metrics classifier", "scoring 150 samples", "train 6/6", str(run_dir / "plots.png")):
+        assert message in log, f"{message!r} is not in gan-train.log:\n{log}"
+
+
+def test_training_the_metrics_classifier_says_so_and_counts_in_the_run_time(piped_run):
+    result, run_dir = piped_run
+    classifier = [line for line in result.stdout.splitlines() if line.startswith("training the metrics classifier")]
+    assert len(classifier) >= 2 and classifier[0].endswith("steps") and "done in" in classifier[-1], describe(result)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["setup_s"] > 0 and summary["wall_s"] > 0
+    assert summary["total_s"] == pytest.approx(summary["setup_s"] + summary["wall_s"], abs=0.02)
+    assert "setup_s" in result.stdout and "total_s" in result.stdout
+
+
+def test_the_sweep_table_wraps_no_override_in_a_pipe(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")  # capsys's stdout is no terminal, as under a pipe
+    overrides = "optimizer.lr=0.0002,optimizer.beta1=0.5,model.ngf=64,data.path=/data/a_long_folder_name"
+    print_and_write([JobRow(0, overrides, "ok", str(tmp_path / "0"), {"fid": 12.5}, 6)], tmp_path, "sweep")
+    assert overrides in capsys.readouterr().out
+
+
+def test_one_off_work_says_how_far_it_is_and_how_long_is_left():
+    console = Console(file=io.StringIO())  # no terminal: plain lines
+    done = list(WorkTracker(console, every_s=0)(iter(range(3)), 3, "training the metrics classifier"))
+    lines = console.file.getvalue().splitlines()
+    assert done == [0, 1, 2]
+    assert lines[0] == "training the metrics classifier: 3 steps"
+    assert [line.split(", ")[0] for line in lines[1:3]] == ["training the metrics classifier: 1/3", "training the metrics classifier: 2/3"]
+    assert all("elapsed, about" in line and line.endswith("left") for line in lines[1:3])
+    assert lines[3].startswith("training the metrics classifier: done in ")

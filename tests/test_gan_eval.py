@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_FAMILIES, TINY_TRAIN, describe, draw_shapes, run_cli, run_many, write_png_folder
+from conftest import TINY_FAMILIES, TINY_TRAIN, cli_env, describe, draw_shapes, program_path, run_cli, run_many, write_png_folder
 from PIL import Image
 from translation_data import write_aligned_folder
+
+from gan_cli.evaluate import EvalCommand
 
 SCORES = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage"}
 
@@ -31,6 +37,16 @@ def test_a_checkpoint_scores_as_its_training_did(cgan_run, tmp_path):
     trained = [json.loads(line) for line in (cgan_run / "metrics.jsonl").read_text().splitlines()][-1]
     assert report["fid"] == pytest.approx(trained["eval/fid"], rel=1e-4)  # same seed, data and extractor
     assert (report["real"], report["generated_images"]) == ("mnist train split", 150)
+
+
+def test_a_run_directory_stands_for_its_last_checkpoint(cgan_run, tmp_path):
+    results = run_many({way: ("gan-eval", [f"ckpt={ckpt}", "json=true"], tmp_path) for way, ckpt in (("dir", cgan_run), ("file", cgan_run / "checkpoints" / "last.pt"))})
+    reports = {}
+    for way, result in results.items():
+        assert result.returncode == 0, describe(result)
+        reports[way] = json.loads(result.stdout)
+    assert reports["dir"]["fid"] == reports["file"]["fid"]
+    assert reports["dir"]["source"].startswith(str(cgan_run / "checkpoints" / "last.pt"))
 
 
 def test_the_table_names_every_metric_and_the_extractor(cgan_run, tmp_path):
@@ -70,6 +86,7 @@ BAD = {
     "too few": (["ckpt={ckpt}", "eval.num_samples=20"], "eval.num_samples=20 is too few for FID on classifier features (128-d): it needs at least 129"),
     "translation data": (["images={valid}", "data=paired_folder", "data.path={paired}"], "data=paired_folder is translation data"),
     "translation checkpoint": (["ckpt={pix2pix}"], "gan-eval scores models that draw from noise"),
+    "folder without a checkpoint": (["ckpt={empty}"], "no checkpoints/last.pt"),
     "no inception": (["ckpt={ckpt}", "eval.extractor=inception", "eval.inception_weights={tmp}/x.pth"], "put pt_inception-2015-12-05-6726825d.pth"),
 }
 
@@ -111,3 +128,44 @@ def test_an_rgb_folder_is_read_as_grayscale_against_grayscale_data(fake_mnist_ro
     result = run_cli("gan-eval", f"images={folder}", "data=mnist", f"data.root={fake_mnist_root}", "json=true", cwd=tmp_path)
     assert result.returncode == 0, describe(result)
     assert json.loads(result.stdout)["generated_images"] == 140
+
+
+def started_reading(path: Path, process: subprocess.Popen, timeout_s: float = 120) -> None:
+    """Wait until ``process`` reads ``path``: its access time moves on (relatime updates an access time
+    older than the file's modification), so the process is past its imports and at work."""
+    os.utime(path, (0, path.stat().st_mtime))
+    deadline = time.monotonic() + timeout_s
+    while path.stat().st_atime == 0 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_ctrl_c_stops_in_one_line(cgan_run, tmp_path):
+    """SIGINT while scoring: exit 130, one line, no traceback."""
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes((cgan_run / "checkpoints" / "last.pt").read_bytes())
+    # A cache of its own: the classifier is trained afresh, so scoring lasts long enough to interrupt.
+    env = cli_env(GAN_CLI_CACHE=str(tmp_path / "cache"))
+    process = subprocess.Popen([str(program_path("gan-eval")), f"ckpt={ckpt}"],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started_reading(ckpt, process)
+    if ckpt.stat().st_atime == 0 and process.poll() is None:
+        process.kill()
+        process.communicate()
+        pytest.skip("this filesystem keeps no access times, so the test cannot tell when gan-eval is at work")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, (stdout, stderr)
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr and len(lines) == 1 and lines[0].startswith("gan-eval: error:"), stderr
+    assert not list((tmp_path / "cache").glob("**/*.tmp"))
+
+
+def test_help_describes_the_command_and_every_key():
+    result = run_cli("gan-eval", "--help", cwd=Path.cwd())
+    assert result.returncode == 0, describe(result)
+    text = result.stdout
+    assert text.startswith("usage: gan-eval ")
+    assert all(f"  {key}=" in text for key in EvalCommand.__dataclass_fields__)
+    assert "  eval.num_samples=" in text and "  device.type=" in text  # the overrides gan-eval takes, from gan-train's schema
+    assert "Examples:" in text and "images=" in text and "ckpt: null" not in text

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.figure import Figure
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from gan_cli.plots import read_scalars, training_panels, write_training_plots
+from gan_cli.plots import draw_panel, read_scalars, training_panels, write_training_plots
 
 
 def write_events(tb_dir: Path, steps: range, purge_step=None, offset: float = 0.0) -> None:
@@ -54,11 +55,31 @@ def test_the_plot_has_a_panel_per_kind_of_figure(tmp_path):
 
 def test_translation_scores_are_plotted_when_there_is_no_fid():
     history = {"loss/g": [(1, 3.0)], "eval/psnr": [(1, 14.0)], "eval/ssim": [(1, 0.5)]}
-    quality = training_panels(history)[-1]
-    assert quality.title == "held-out scores" and set(quality.curves) == {"psnr", "ssim"}
+    quality = [panel for panel in training_panels(history) if panel.title.startswith("held-out scores")]
+    assert [set(panel.curves) for panel in quality] == [{"ssim"}, {"psnr"}]  # dB and a fraction share no axis
 
 
 def test_nothing_to_plot_writes_nothing(tmp_path):
     assert read_scalars(tmp_path / "no_tb") == {}
     assert write_training_plots({"lr/g": [(1, 2e-4)]}, tmp_path / "plots.png") is None
     assert not (tmp_path / "plots.png").exists()
+
+
+def test_a_short_run_marks_its_points_and_clear_of_the_top():
+    history = {"loss/d": [(2, 1.2)], "d/real": [(2, 1.0)], "d/fake": [(2, 0.0)]}
+    assert all(len(points) == 1 for panel in training_panels(history) for points in panel.curves.values())
+    axes = Figure().subplots()
+    for panel in training_panels(history):
+        axes.clear()
+        draw_panel(axes, panel)
+        assert all(line.get_marker() == "o" for line in axes.get_lines() if line.get_label() in panel.curves)
+    bottom, top = axes.get_ylim()
+    assert top > 1.0 and bottom < 0.0  # D(x) = 1.0 and D(G(z)) = 0.0 are drawn, not clipped at the frame
+
+
+def test_curves_of_different_scales_get_their_own_panels():
+    losses = {"loss/d": [(1, 0.7), (2, 0.66)], "loss/g": [(1, 86.0), (2, 82.0)], "loss/l1": [(1, 0.85), (2, 0.81)]}
+    scores = {"eval/psnr": [(30, 6.8)], "eval/ssim": [(30, 0.3)], "eval/l1": [(30, 0.44)]}
+    titles = [(panel.title, set(panel.curves)) for panel in training_panels(losses | scores)]
+    assert ("losses: g", {"g"}) in titles and ("losses: d, l1", {"d", "l1"}) in titles
+    assert ("held-out scores: psnr", {"psnr"}) in titles and ("held-out scores: ssim, l1", {"ssim", "l1"}) in titles

@@ -21,6 +21,7 @@ from gan_cli import checkpoint as checkpoint_module
 from gan_cli.checkpoint import atomic_save, load_checkpoint
 from gan_cli.compose import compose_config
 from gan_cli.errors import UserError
+from gan_cli.signals import clear_interrupted_run
 from gan_cli.train import train
 
 
@@ -131,6 +132,45 @@ def test_stop_signal_checkpoints_and_says_how_to_resume(signum, exit_code, fake_
     assert len(message) == 1 and "resume=" in message[0] and "Traceback" not in stderr, stderr
     saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert f"after step {saved['step']}" in message[0]
+
+
+def wait_for_line(process: subprocess.Popen, text: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    for line in process.stdout:
+        if text in line:
+            return
+        assert time.monotonic() < deadline, f"no line with {text!r} in {timeout_s} s"
+    pytest.fail(f"gan-train ended before printing {text!r}: {process.communicate()}")
+
+
+def test_ctrl_c_during_start_up_is_one_line_and_leaves_no_run_directory(fake_mnist_root, tmp_path):
+    """SIGINT while the metrics classifier trains (a fresh eval.cache_dir): before any step."""
+    run_dir = tmp_path / "run"
+    args = tiny_args("dcgan", f"data.root={fake_mnist_root}", f"eval.cache_dir={tmp_path / 'fresh_cache'}", f"hydra.run.dir={run_dir}")
+    process = start_training(args, tmp_path)
+    wait_for_line(process, "training on")  # the classifier trains next, for seconds
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    message = [line for line in stderr.splitlines() if line.strip()]
+    assert len(message) == 1 and "interrupted (SIGINT)" in message[0], stderr
+    assert "Traceback" not in stdout + stderr, stderr
+    assert not run_dir.exists(), sorted(p.name for p in run_dir.iterdir())
+
+
+def test_an_interrupted_run_keeps_a_directory_that_holds_anything_else(tmp_path):
+    unstarted, resumed = tmp_path / "unstarted", tmp_path / "resumed"
+    for run_dir in (unstarted, resumed):
+        (run_dir / ".hydra").mkdir(parents=True)
+        (run_dir / ".hydra" / "config.yaml").write_text("{}")
+        (run_dir / "gan-train.log").write_text("")
+    (resumed / "checkpoints").mkdir()
+    (resumed / "checkpoints" / "last.pt").write_bytes(b"weights")
+
+    assert "was removed" in clear_interrupted_run(unstarted, "gan-train.log") and not unstarted.exists()
+    assert str(resumed) in clear_interrupted_run(resumed, "gan-train.log")
+    assert (resumed / "checkpoints" / "last.pt").read_bytes() == b"weights" and (resumed / ".hydra" / "config.yaml").is_file()
 
 
 def test_planted_malicious_checkpoint_is_refused_and_never_runs(tmp_path):

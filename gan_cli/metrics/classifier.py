@@ -9,8 +9,10 @@ load. The held-out accuracy is cached with them, so every score can say how good
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +23,14 @@ from gan_cli.metrics.cache import key_digest, load_verified, save_verified
 CLASSIFIER_SIZE = 28  # every image is resized to this before the classifier sees it
 FEATURES = 128
 ARCHITECTURE = "conv32-conv64-fc128/v2"  # change it when the network or its training changes: the cache key includes it
+
+T = TypeVar("T")
+# Reports long work as it goes, called as ``track(items, total, description)`` (gan_cli.progress.WorkTracker).
+Track = Callable[[Iterable[T], int, str], Iterator[T]]
+
+
+def untracked(items: Iterable[T], total: int, description: str) -> Iterator[T]:
+    return iter(items)
 
 
 class DomainClassifier(nn.Module):
@@ -73,31 +83,38 @@ class TrainedClassifier:
     spec: ClassifierSpec
 
 
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, spec: ClassifierSpec) -> DomainClassifier:
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, spec: ClassifierSpec, track: Track = untracked) -> DomainClassifier:
     """Adam on cross-entropy, with one-pixel random shifts: generated images are not centred as exactly.
 
     Seeded on a fork of the global generator, so the weights depend on the spec alone and a training
     run that first trains it draws the same random numbers as one that finds it cached."""
     with torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(spec.seed)
-        return fit_classifier(images, labels, spec)
+        return fit_classifier(images, labels, spec, track)
 
 
-def fit_classifier(images: torch.Tensor, labels: torch.Tensor, spec: ClassifierSpec) -> DomainClassifier:
+def fit_classifier(images: torch.Tensor, labels: torch.Tensor, spec: ClassifierSpec, track: Track = untracked) -> DomainClassifier:
     generator = torch.Generator().manual_seed(spec.seed)
     model = DomainClassifier(spec.channels, spec.classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    for _ in range(spec.epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for index in order.split(spec.batch_size):
-            shift = tuple(torch.randint(-1, 2, (2,), generator=generator).tolist())
-            batch = torch.roll(images[index], shifts=shift, dims=(2, 3))
-            loss = F.cross_entropy(model(batch), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    total = spec.epochs * math.ceil(len(images) / spec.batch_size)
+    description = "training the metrics classifier (once per data set, then cached)"
+    for index, shift in track(shuffled_batches(len(images), spec, generator), total, description):
+        batch = torch.roll(images[index], shifts=shift, dims=(2, 3))
+        loss = F.cross_entropy(model(batch), labels[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
     return model.eval()
+
+
+def shuffled_batches(count: int, spec: ClassifierSpec, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, tuple[int, int]]]:
+    """Each batch's indices and its one-pixel shift, epoch after epoch, drawn as they are needed."""
+    for _ in range(spec.epochs):
+        order = torch.randperm(count, generator=generator)
+        for index in order.split(spec.batch_size):
+            yield index, tuple(torch.randint(-1, 2, (2,), generator=generator).tolist())
 
 
 @torch.no_grad()
@@ -107,7 +124,11 @@ def accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor
 
 
 def cached_classifier(
-    cache_dir: Path, spec: ClassifierSpec, train: tuple[torch.Tensor, torch.Tensor], heldout: tuple[torch.Tensor, torch.Tensor]
+    cache_dir: Path,
+    spec: ClassifierSpec,
+    train: tuple[torch.Tensor, torch.Tensor],
+    heldout: tuple[torch.Tensor, torch.Tensor],
+    track: Track = untracked,
 ) -> TrainedClassifier:
     """The classifier for ``spec``: loaded from the cache when its checksum holds, else trained on
     ``train`` (images in [-1, 1], labels), scored on ``heldout`` and cached."""
@@ -118,7 +139,7 @@ def cached_classifier(
             model = DomainClassifier(spec.channels, spec.classes)
         model.load_state_dict(payload["state_dict"])
         return TrainedClassifier(model.eval(), payload["heldout_accuracy"], spec)
-    model = train_classifier(*train, spec)
+    model = train_classifier(*train, spec, track)
     heldout_accuracy = accuracy(model, *heldout)
     save_verified({"state_dict": model.state_dict(), "heldout_accuracy": heldout_accuracy, "spec": asdict(spec)}, weights)
     return TrainedClassifier(model, heldout_accuracy, spec)

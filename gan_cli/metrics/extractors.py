@@ -49,6 +49,10 @@ class FeatureExtractor:
     classify: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # logits, for class accuracy
     heldout_accuracy: Optional[float] = None
 
+    def short_id(self) -> str:
+        """Its name and the start of its weights' checksum: enough to tell two extractors apart in a table."""
+        return f"{self.name}:{self.checksum[:8]}"
+
     def describe(self) -> str:
         accuracy = "" if self.heldout_accuracy is None else f", held-out accuracy {self.heldout_accuracy:.3f}"
         return f"{self.name} ({self.dim}-d, weights {self.checksum[:12]}{accuracy})"

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
+from omegaconf import OmegaConf
 
 from gan_cli.config import Extractor
+from gan_cli.data import DataRequest, build_dataset
 from gan_cli.errors import UserError
 from gan_cli.families.base import Family
 from gan_cli.latent import LatentSpace
 from gan_cli.metrics.cache import key_digest, load_verified, save_verified
-from gan_cli.metrics.classifier import ClassifierSpec, TrainedClassifier, cached_classifier
+from gan_cli.metrics.classifier import CLASSIFIER_SIZE, ClassifierSpec, Track, TrainedClassifier, cached_classifier, untracked
 from gan_cli.metrics.distribution import DENSITY_COVERAGE_K, score_features
 from gan_cli.metrics.extractors import (
     FEATURES,
@@ -137,7 +139,7 @@ class RealImages:
         return self.images.float().mul(2 / 255).sub(1)
 
 
-def labeled_classifier(real: RealImages, cache_dir: Path) -> TrainedClassifier:
+def labeled_classifier(real: RealImages, cache_dir: Path, track: Track = untracked) -> TrainedClassifier:
     """The classifier for this training set: trained on 90% of it, scored on the rest, cached."""
     order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))
     heldout_count = max(1, int(len(real) * CLASSIFIER_HELDOUT_SHARE))
@@ -146,12 +148,24 @@ def labeled_classifier(real: RealImages, cache_dir: Path) -> TrainedClassifier:
     spec = ClassifierSpec(f"sha256:{real.digest()}", len(real), real.images.shape[1], real.num_classes)
     batches = math.ceil(len(train) / spec.batch_size)
     spec = replace(spec, epochs=min(CLASSIFIER_MAX_EPOCHS, max(spec.epochs, math.ceil(CLASSIFIER_MIN_UPDATES / batches))))
-    return cached_classifier(cache_dir, spec, (images[train], labels[train]), (images[heldout], labels[heldout]))
+    return cached_classifier(cache_dir, spec, (images[train], labels[train]), (images[heldout], labels[heldout]), track)
 
 
-def build_extractor(choice: Extractor, training: RealImages, cache_dir: Path, inception_weights: Optional[str]) -> FeatureExtractor:
+def classifier_training_set(data_cfg) -> RealImages:
+    """What the classifier learns from: the data's whole train split at the classifier's own size, so
+    that one classifier serves every model, image size, data.limit and data.split on that data, and
+    their FIDs compare. A folder keeps its data.limit: reading all of a large folder costs too much."""
+    whole = {"split": "train"} if data_cfg.get("path") else {"split": "train", "limit": 0}
+    dataset = build_dataset(OmegaConf.merge(data_cfg, whole), DataRequest(CLASSIFIER_SIZE))
+    images, labels = dataset.scoring_images()
+    return RealImages(images, labels, dataset.num_classes, "the classifier's training set")
+
+
+def build_extractor(
+    choice: Extractor, training: RealImages, cache_dir: Path, inception_weights: Optional[str], track: Track = untracked
+) -> FeatureExtractor:
     if choice is Extractor.classifier:
-        return classifier_extractor(labeled_classifier(training, cache_dir))
+        return classifier_extractor(labeled_classifier(training, cache_dir, track))
     if choice is Extractor.random_conv:
         return random_conv_extractor(training.images.shape[1])
     return inception_extractor(inception_weights)
@@ -217,6 +231,7 @@ class QualityScorer:
         """What produced the scores: they compare only with scores of the same record."""
         return {
             "eval_extractor": self.extractor.describe(),
+            "eval_extractor_id": self.extractor.short_id(),
             "eval_real": self.real.source,
             "eval_real_images": len(self.real),
             "eval_generated_images": self.num_samples if generated is None else generated,
@@ -234,14 +249,17 @@ def check_scorer_inputs(eval_cfg, labeled: bool) -> Extractor:
     return choice
 
 
-def build_scorer(eval_cfg, training: RealImages) -> QualityScorer:
+def build_scorer(eval_cfg, training: RealImages, data_cfg=None, track: Track = untracked) -> QualityScorer:
     """The scorer for a training set: its extractor (trained or loaded) and the cached real features.
+    Given the data's config, a classifier learns from the data alone (``classifier_training_set``);
+    ``track`` reports the classifier's training, the one part that can take minutes.
 
     Nothing here draws from the global random generators, so building a scorer never changes a run."""
     choice = check_scorer_inputs(eval_cfg, training.labels is not None)
     check_sample_count(len(training), choice, f"the real set's {len(training)} images are too few", "add images")
     real = training.subset(eval_cfg.num_samples, eval_cfg.seed)
     cache_dir = Path(eval_cfg.cache_dir).expanduser()
-    extractor = build_extractor(choice, training, cache_dir, eval_cfg.inception_weights)
+    learns_from = classifier_training_set(data_cfg) if data_cfg is not None and choice is Extractor.classifier else training
+    extractor = build_extractor(choice, learns_from, cache_dir, eval_cfg.inception_weights, track)
     features = real_features(extractor, real, cache_dir, eval_cfg.batch_size)
     return QualityScorer(extractor, real, features, eval_cfg.num_samples or len(real), eval_cfg.seed, eval_cfg.batch_size)
