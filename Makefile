@@ -29,7 +29,7 @@ demo: setup
 	@echo "Runs are in outputs/ (newest: $$(ls -td outputs/*/*/ 2>/dev/null | grep -v multirun | head -1))"
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-all: setup
 	$(BIN)/python -m pytest -q -m ''

@@ -17,13 +17,13 @@ import argparse
 from pathlib import Path
 
 import torch
-
-from gan_cli.checkpoint import load_checkpoint
-from gan_cli.latent import generate_batched, label_classes
-from gan_cli.metrics.classifier import DomainClassifier, accuracy
-from gan_cli.runtime import resolve_device
-from gan_cli.sample import conditional_inputs, family_from_checkpoint
 from train_classifier import default_data_root, mnist_split, predict
+
+from gan_cli.commands.sample import conditional_inputs, family_from_checkpoint
+from gan_cli.device.runtime import resolve_device
+from gan_cli.families.latent import generate_batched, label_classes
+from gan_cli.metrics.classifier import DomainClassifier, accuracy
+from gan_cli.training.checkpoint import load_checkpoint
 
 
 def load_classifier(path: Path) -> DomainClassifier:

@@ -21,10 +21,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from rich.console import Console
 
-from gan_cli.compose import compose_config
-from gan_cli.machine import cpu_model
-from gan_cli.plots import History, read_scalars
-from gan_cli.train import train
+from gan_cli.commands.compose import compose_config
+from gan_cli.device.machine import cpu_model
+from gan_cli.training.plots import History, read_scalars
+from gan_cli.training.train import train
 
 LOSSES = ("saturating", "non_saturating")
 CURVES = {"d/fake": "D(G(z))", "grad_norm/g": "‖∇G‖ (G's gradient norm)"}

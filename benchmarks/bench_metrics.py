@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from gan_cli.checkpoint import load_checkpoint
-from gan_cli.evaluate import evaluation_config, real_images
-from gan_cli.machine import cpu_model
+from gan_cli.commands.evaluate import evaluation_config, real_images
+from gan_cli.commands.sample import family_from_checkpoint
+from gan_cli.device.machine import cpu_model
+from gan_cli.device.runtime import resolve_device
 from gan_cli.metrics.quality import build_scorer, generate_samples
-from gan_cli.runtime import resolve_device
-from gan_cli.sample import family_from_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint
 
 
 def reference_rows(cfg, size: int, count: int) -> dict[str, torch.Tensor]:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gan_cli.machine import describe_machine
+from gan_cli.device.machine import describe_machine
 
 BIN = Path(sys.executable).parent
 

@@ -33,18 +33,18 @@ from typing import Optional
 
 import torch
 import torchvision
+from rich.console import Console
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
-from rich.console import Console
 from torchvision import transforms
 
-from gan_cli.compose import compose_config
+from gan_cli.commands.compose import compose_config
 from gan_cli.data.mnist import load_mnist
+from gan_cli.device.machine import cpu_flags, cpu_model, cuda_model, load_average
 from gan_cli.errors import UserError
-from gan_cli.machine import cpu_flags, cpu_model, cuda_model, load_average
 from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
-from gan_cli.train import TrainingRun, build_run, train_step
+from gan_cli.training.train import TrainingRun, build_run, train_step
 
 BATCH_SIZE = 128
 NZ, NGF, NDF, CHANNELS = 100, 64, 64, 1

@@ -29,14 +29,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from rich.console import Console
 
-from gan_cli.artifacts import image_grid, save_png
-from gan_cli.compose import compose_config
-from gan_cli.ema import averaged_generators
-from gan_cli.evaluate import real_images
-from gan_cli.machine import cpu_model
+from gan_cli.commands.compose import compose_config
+from gan_cli.commands.evaluate import real_images
+from gan_cli.device.machine import cpu_model
 from gan_cli.metrics.quality import QualityScorer, build_scorer
-from gan_cli.run import generate_grid_images
-from gan_cli.train import build_run, train_step
+from gan_cli.training.artifacts import image_grid, save_png
+from gan_cli.training.ema import averaged_generators
+from gan_cli.training.run import generate_grid_images
+from gan_cli.training.train import build_run, train_step
 
 PAPER = ["optimizer.lr=2e-4", "optimizer.beta1=0.5", "model.ema=false", "regularizer.r1_gamma=0"]  # the defaults before this benchmark
 FAST_ADAM = ["optimizer.lr=2e-3", "optimizer.beta1=0"]  # the Optuna search's lead (README, Sweeps)

@@ -17,14 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from PIL import Image
 from rich.console import Console
 
-from gan_cli.compose import compose_config
+from gan_cli.commands.compose import compose_config
 from gan_cli.data.mnist import load_mnist
-from gan_cli.machine import describe_machine
-from gan_cli.train import build_run, train_step
+from gan_cli.device.machine import describe_machine
+from gan_cli.training.train import build_run, train_step
 
 TARGET = 0.8
 

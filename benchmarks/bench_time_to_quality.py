@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from bench_speed import CanonicalDCGAN, resolve_data_root
 from rich.console import Console
 
-from bench_speed import CanonicalDCGAN, resolve_data_root
-from gan_cli.compose import compose_config
-from gan_cli.ema import averaged_generators
-from gan_cli.evaluate import real_images
+from gan_cli.commands.compose import compose_config
+from gan_cli.commands.evaluate import real_images
+from gan_cli.device.machine import describe_machine
 from gan_cli.families.base import DataInfo
-from gan_cli.machine import describe_machine
 from gan_cli.metrics.quality import QualityScorer, build_scorer
-from gan_cli.train import build_family, build_run, train_step
+from gan_cli.training.ema import averaged_generators
+from gan_cli.training.train import build_family, build_run, train_step
 
 
 def timed_marks(step: Callable[[], object], marks: list[float], score: Callable[[], float]) -> list[tuple[float, int, float]]:

@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from gan_cli.compose import compose_config
+from gan_cli.commands.compose import compose_config
 from gan_cli.data import DataRequest, build_dataset
-from gan_cli.machine import cpu_flags, cpu_model, load_average
+from gan_cli.device.machine import cpu_flags, cpu_model, load_average
 from gan_cli.metrics.translation import TranslationScores
-from gan_cli.train import train
+from gan_cli.training.train import train
 
 METHODS = {
     "L1-only U-Net": ["model=pix2pix", "model.gan_weight=0"],

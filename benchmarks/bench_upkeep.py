@@ -5,7 +5,7 @@ frequent (a grid every 10 steps, a checkpoint every 50; evaluation off), once wi
 checkpoints written inline and once on the writer thread, in turns over several rounds, at each
 thread count asked for. Printed per mode: the run's wall time, and the training thread's own time in
 upkeep (``Upkeep.after_step``). gan-train picks the thread only where cores are spare
-(``gan_cli.background.has_spare_cores``: a GPU run, or fewer torch threads than cores).
+(``gan_cli.training.background.has_spare_cores``: a GPU run, or fewer torch threads than cores).
 
     python benchmarks/bench_upkeep.py                          # the CPU, at 2 threads and at 1 (about 4 minutes on 2 cores)
     python benchmarks/bench_upkeep.py --device cuda --threads 0  # on a GPU (0: torch's default count)
@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-import gan_cli.upkeep as upkeep
-from gan_cli.compose import compose_config
-from gan_cli.machine import describe_machine
-from gan_cli.train import train
+import gan_cli.training.upkeep as upkeep
+from gan_cli.commands.compose import compose_config
+from gan_cli.device.machine import describe_machine
+from gan_cli.training.train import train
 
 MODES = ("inline", "thread")
 

@@ -22,8 +22,8 @@ OUT=${1:-outputs/gpu_check}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 GAN_CLI_CACHE="$OUT/cache" GAN_CLI_DATA="$OUT/data"
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU'; print(torch.__version__, torch.cuda.get_device_name())"
-train() { python3 -c "from gan_cli.cli import train_main; train_main()" "$@"; }
-sample() { python3 -c "from gan_cli.cli import sample_main; sample_main()" "$@"; }
+train() { python3 -c "from gan_cli.commands.cli import train_main; train_main()" "$@"; }
+sample() { python3 -c "from gan_cli.commands.cli import sample_main; sample_main()" "$@"; }
 check() { local name=$1; shift; if "$@" >"$OUT/$name.log" 2>&1; then echo "ok: $name"; else echo "FAILED: $name"; tail -20 "$OUT/$name.log"; fi; }
 
 python3 - "$OUT/paired" <<'EOF'
@@ -57,8 +57,8 @@ import sys
 from pathlib import Path
 import torch
 from rich.console import Console
-from gan_cli.compose import compose_config
-from gan_cli.train import train
+from gan_cli.commands.compose import compose_config
+from gan_cli.training.train import train
 out = Path(sys.argv[1])
 base = ["device=cuda", "train.deterministic=true", "train.batch_size=32", "train.checkpoint_every=2", "eval.enabled=false"]
 quiet = Console(quiet=True)

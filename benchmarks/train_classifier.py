@@ -20,6 +20,7 @@ from gan_cli.data.memory import to_unit_range
 from gan_cli.data.mnist import load_mnist
 from gan_cli.metrics.classifier import ClassifierSpec, DomainClassifier, accuracy, train_classifier
 
+
 def default_data_root() -> Path:
     """The same default as gan-train's data.root."""
     return Path(os.environ.get("GAN_CLI_DATA", "~/.cache/gan-cli")).expanduser()

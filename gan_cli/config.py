@@ -13,9 +13,13 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from gan_cli.artifacts import GRID_PADDING, MAX_GRID_PIXELS
 from gan_cli.errors import UserError
 from gan_cli.ranges import check_ranges, ranged
+
+# Sample grids: pixels between images, and the most pixels one grid may hold (below PIL's
+# decompression-bomb limit of 89 M, so the GIF step can read every grid back).
+GRID_PADDING = 2
+MAX_GRID_PIXELS = 64 * 2**20
 
 
 class GanLoss(str, Enum):

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import tensorboard.summary.writer.record_writer as record_writer
 
-import gan_cli.run as run
-import gan_cli.train as train
-import gan_cli.upkeep as upkeep
-from gan_cli.cli import train_main
+import gan_cli.training.run as run
+import gan_cli.training.train as train
+import gan_cli.training.upkeep as upkeep
+from gan_cli.commands.cli import train_main
 
 
 def fail_once_checkpointed(write, run_dir: Path):

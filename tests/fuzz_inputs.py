@@ -14,8 +14,8 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from gan_cli.compose import compose_config
-from gan_cli.help import config_groups
+from gan_cli.commands.compose import compose_config
+from gan_cli.commands.help import config_groups
 from gan_cli.ranges import Range, field_ranges
 
 HUGE_INTS = (10**6, 2**31, 2**63, 10**30)

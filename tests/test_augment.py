@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_cli.augment import TRANSFORMS, augment_inputs, cutout, parse_policy, translation
 from gan_cli.errors import UserError
+from gan_cli.objectives.augment import TRANSFORMS, augment_inputs, cutout, parse_policy, translation
 
 
 @pytest.mark.parametrize("name", TRANSFORMS)

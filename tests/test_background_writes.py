@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import FAULT_DRIVER, describe, run_many, tiny_args
-from gan_cli.background import BackgroundWriter, detached_copy
-from gan_cli.checkpoint import load_checkpoint
+from gan_cli.training.background import BackgroundWriter, detached_copy
+from gan_cli.training.checkpoint import load_checkpoint
 
 
 @pytest.mark.parametrize("threaded", [True, False])

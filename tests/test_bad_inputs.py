@@ -15,11 +15,10 @@ import pytest
 import torch
 
 from conftest import cli_env, describe, run_cli, run_many, tiny_args
-from gan_cli.checkpoint import load_checkpoint
 from gan_cli.data import mnist as mnist_source
 from gan_cli.data.catalog import mnist as mnist_dataset
 from gan_cli.errors import UserError
-
+from gan_cli.training.checkpoint import load_checkpoint
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 
 from conftest import run_many
-from gan_cli.checkpoint import load_checkpoint
+from gan_cli.commands.sample import SampleConfig, family_from_checkpoint, sample
 from gan_cli.data.idx import write_idx
 from gan_cli.data.memory import resize_uint8
 from gan_cli.families import FAMILIES, load_families
-from gan_cli.sample import SampleConfig, family_from_checkpoint, sample
+from gan_cli.training.checkpoint import load_checkpoint
 
 BIN = Path(sys.executable).parent
 CLASSES = 10
@@ -123,8 +123,8 @@ def test_cgan_trains_and_checkpoints_its_grid(cgan_run):
 
 
 def test_cgan_mlp_arch_trains(mnist_root, tmp_path):
-    from gan_cli.compose import compose_config
-    from gan_cli.train import train
+    from gan_cli.commands.compose import compose_config
+    from gan_cli.training.train import train
 
     cfg = compose_config(
         ["model=cgan", "model.arch=mlp", "model.g_hidden=[32]", "model.d_hidden=[32]", "model.image_size=12",
@@ -137,8 +137,8 @@ def test_cgan_mlp_arch_trains(mnist_root, tmp_path):
 
 
 def test_cgan_takes_labels_from_class_subfolders(tmp_path):
-    from gan_cli.compose import compose_config
-    from gan_cli.train import train
+    from gan_cli.commands.compose import compose_config
+    from gan_cli.training.train import train
 
     images, labels = fake_digits(np.random.default_rng(2), 12)
     for i, (image, label) in enumerate(zip(images, labels % 3)):

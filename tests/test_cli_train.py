@@ -16,8 +16,8 @@ from PIL import Image
 from rich.console import Console
 
 from conftest import FAKE_MNIST_COUNTS, cli_env, describe, run_cli, run_many, tiny_args
-from gan_cli.progress import WorkTracker
-from gan_cli.sweep import JobRow, print_and_write
+from gan_cli.commands.sweep import JobRow, print_and_write
+from gan_cli.training.progress import WorkTracker
 
 CHECKPOINT_KEYS = {"format", "config", "networks", "optimizers", "step", "rng", "data"}
 TB_SCALARS = {"loss/d", "loss/g", "d/real", "d/fake", "perf/images_per_s", "lr/g", "lr/d", "grad_norm/d", "grad_norm/g"}

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from gan_cli.compose import check_overrides, compose_config
+from conftest import TINY, TINY_TRAIN
+from gan_cli.commands.compose import check_overrides, compose_config
 from gan_cli.config import (
     AugmentConfig,
     Config,
@@ -24,8 +25,6 @@ from gan_cli.config import (
 from gan_cli.data import DATASETS, DataRequest, build_dataset
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, MODEL_SCHEMAS, load_families
-
-from conftest import TINY, TINY_TRAIN
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
@@ -209,7 +208,7 @@ def test_check_overrides_checks_every_sweep_job():
 def test_a_hydra_plugin_that_is_not_installed_is_named_with_its_package():
     from hydra.errors import MissingConfigException
 
-    from gan_cli.compose import describe_compose_error
+    from gan_cli.commands.compose import describe_compose_error
 
     error = MissingConfigException("Could not find 'hydra/launcher/joblib'\n\nAvailable options in 'hydra/launcher':\n\tbasic", "hydra/launcher/joblib")
     assert describe_compose_error(error) == (

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_cli.metrics.distribution import density_coverage, frechet_distance, kernel_distance, precision_recall, score_features
+from gan_cli.metrics.distribution import (
+    density_coverage,
+    frechet_distance,
+    kernel_distance,
+    precision_recall,
+    score_features,
+)
 
 
 def gaussian(count: int, dims: int, seed: int, mean: float = 0.0) -> torch.Tensor:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_cli.compose import compose_config
-from gan_cli.ema import averaged_generators, half_life_images, moving_average, update_averages, wants_averages
+from gan_cli.commands.compose import compose_config
 from gan_cli.errors import UserError
 from gan_cli.families.base import DataInfo
-from gan_cli.train import build_family
+from gan_cli.training.ema import averaged_generators, half_life_images, moving_average, update_averages, wants_averages
+from gan_cli.training.train import build_family
 
 TINY_DCGAN = ["model=dcgan", "model.image_size=16", "model.ngf=4", "model.ndf=4", "model.nz=4", "train.batch_size=8"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAULT_DRIVER, describe, run_many, tiny_args
-from gan_cli.checkpoint import load_checkpoint
+from gan_cli.training.checkpoint import load_checkpoint
 
 WRITES = ("grid+inline", "checkpoint+inline", "gif", "summary", "tensorboard", "grid+threads", "checkpoint+threads")
 NAMED = {"grid": "a sample grid", "checkpoint": "a checkpoint", "gif": "the progress GIF", "summary": "summary.json", "tensorboard": "TensorBoard"}

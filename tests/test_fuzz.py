@@ -16,10 +16,10 @@ import pytest
 
 from conftest import TINY_FAMILIES, describe, run_many
 from fuzz_inputs import InputFuzzer, schema_keys, train_fuzzer
-from gan_cli.cli import parse_key_values
+from gan_cli.commands.cli import parse_key_values
+from gan_cli.commands.preflight import check_command_line
+from gan_cli.commands.sample import SampleConfig, sample
 from gan_cli.errors import UserError
-from gan_cli.preflight import check_command_line
-from gan_cli.sample import SampleConfig, sample
 from translation_data import write_aligned_folder
 
 FUZZ_CASES = 120

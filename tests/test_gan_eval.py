@@ -11,11 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_FAMILIES, TINY_TRAIN, cli_env, describe, draw_shapes, program_path, run_cli, run_many, write_png_folder
 from PIL import Image
-from translation_data import write_aligned_folder
 
-from gan_cli.evaluate import EvalCommand
+from conftest import (
+    TINY_FAMILIES,
+    TINY_TRAIN,
+    cli_env,
+    describe,
+    draw_shapes,
+    program_path,
+    run_cli,
+    run_many,
+    write_png_folder,
+)
+from gan_cli.commands.evaluate import EvalCommand
+from translation_data import write_aligned_folder
 
 SCORES = {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage"}
 

@@ -6,9 +6,9 @@ import json
 import math
 
 import torch
-from conftest import describe, run_many, tiny_args
 
-from gan_cli.health import EXPLODING_INTERVALS, OVERPOWERED_INTERVALS, HealthMonitor
+from conftest import describe, run_many, tiny_args
+from gan_cli.training.health import EXPLODING_INTERVALS, OVERPOWERED_INTERVALS, HealthMonitor
 
 
 def feed(monitor: HealthMonitor, history: list[dict[str, float]]) -> list[str]:
@@ -63,7 +63,7 @@ def test_a_non_finite_loss_is_divergence_until_the_losses_are_finite_again():
 def test_the_bar_and_the_final_table_show_the_warnings():
     from rich.console import Console
 
-    from gan_cli.progress import describe_figures, summary_table
+    from gan_cli.training.progress import describe_figures, summary_table
 
     assert describe_figures({"d/fake": 0.01}, ("D overpowering G",)).endswith("! D overpowering G[/]")
     console = Console(record=True, width=200)

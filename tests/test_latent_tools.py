@@ -12,7 +12,7 @@ from torch import nn
 from gan_cli.config import LossConfig
 from gan_cli.errors import UserError
 from gan_cli.families.base import DataInfo, Family, GridSpec
-from gan_cli.latent import (
+from gan_cli.families.latent import (
     ARITHMETIC_ALPHAS,
     LatentSpace,
     arithmetic,

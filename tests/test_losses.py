@@ -12,9 +12,8 @@ import pytest
 import torch
 
 from conftest import TINY_FAMILIES, TINY_TRAIN, describe, run_cli, run_many
+from gan_cli.objectives.losses import AdversarialLoss, gradient_penalty
 from translation_data import write_aligned_folder
-
-from gan_cli.losses import AdversarialLoss, gradient_penalty
 
 CONFIDENT_D = (torch.tensor([2.0, 2.0]), torch.tensor([-2.0, -2.0]))  # D right about both batches
 FOOLED_D = (torch.tensor([-2.0, -2.0]), torch.tensor([2.0, 2.0]))
@@ -63,7 +62,7 @@ def test_the_penalty_trains_the_critic_and_not_the_generator():
 
 
 def test_r1_is_zero_where_d_is_constant_and_its_slope_squared_otherwise():
-    from gan_cli.losses import R1Penalty
+    from gan_cli.objectives.losses import R1Penalty
 
     real = torch.randn(6, 1, 4, 4)
     flat = lambda images: images.flatten(1).sum(1) * 0 + 3.0  # noqa: E731 - the same score everywhere

@@ -33,7 +33,7 @@ def test_wheel_ships_configs_and_composes_from_another_directory(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    script = "import sys, gan_cli.cli; sys.argv = ['gan-train', '--cfg', 'job']; gan_cli.cli.train_main()"
+    script = "import sys, gan_cli.commands.cli; sys.argv = ['gan-train', '--cfg', 'job']; gan_cli.commands.cli.train_main()"
     result = subprocess.run([sys.executable, "-c", script], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "name: dcgan" in result.stdout and "batch_size: 128" in result.stdout

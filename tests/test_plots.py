@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 
-from gan_cli.plots import draw_panel, read_scalars, training_panels, write_training_plots
+from gan_cli.training.plots import draw_panel, read_scalars, training_panels, write_training_plots
 
 
 def write_events(tb_dir: Path, steps: range, purge_step=None, offset: float = 0.0) -> None:

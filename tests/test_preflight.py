@@ -3,16 +3,19 @@ and the scalar names each family declares before training."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import TINY_FAMILIES, cli_env, describe, run_cli, tiny_args, write_png_folder
 from fuzz_inputs import config_keys
-from gan_cli.compose import check_overrides, compose_config
+from gan_cli.commands.compose import check_overrides, compose_config
+from gan_cli.commands.preflight import check_command_line
+from gan_cli.device.memory_budget import check_fits, uint8_images
 from gan_cli.errors import UserError
-from gan_cli.memory_budget import check_fits, uint8_images
-from gan_cli.preflight import check_command_line, probe_writable
+from gan_cli.files import probe_writable
 from gan_cli.ranges import Range, check_ranges
-from gan_cli.train import build_run, load_dataset, train_step
+from gan_cli.training.train import build_run, load_dataset, train_step
 from translation_data import write_aligned_folder
 
 FAMILY_ARGS = {

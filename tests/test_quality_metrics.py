@@ -13,15 +13,14 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import TINY_FAMILIES, TINY_TRAIN, describe, draw_shapes, run_cli, run_many
-from translation_data import write_aligned_folder
-
-from gan_cli.checkpoint import load_checkpoint
 from gan_cli.config import EvalConfig, Extractor
 from gan_cli.errors import UserError
 from gan_cli.metrics import quality
 from gan_cli.metrics.cache import file_checksum
 from gan_cli.metrics.extractors import INCEPTION_FILE, RANDOM_CONV_WIDTHS, inception_extractor, random_conv_extractor
 from gan_cli.metrics.quality import RealImages, build_scorer, minimum_samples, resolve_extractor
+from gan_cli.training.checkpoint import load_checkpoint
+from translation_data import write_aligned_folder
 
 EVAL_NAMES = {"eval/fid", "eval/kid", "eval/kid_std", "eval/precision", "eval/recall", "eval/density", "eval/coverage"}
 

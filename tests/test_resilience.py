@@ -18,11 +18,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import FAULT_DRIVER, cli_env, describe, program_path, run_cli, tiny_args
 from gan_cli import checkpoint as checkpoint_module
-from gan_cli.checkpoint import atomic_save, load_checkpoint
-from gan_cli.compose import compose_config
+from gan_cli.commands.compose import compose_config
 from gan_cli.errors import UserError
-from gan_cli.signals import clear_interrupted_run
-from gan_cli.train import train
+from gan_cli.files import atomic_save
+from gan_cli.training.checkpoint import load_checkpoint
+from gan_cli.training.signals import clear_interrupted_run
+from gan_cli.training.train import train
 
 
 def quiet_console() -> Console:
@@ -301,7 +302,7 @@ def test_resumed_run_removes_half_written_checkpoints(fake_mnist_root, tmp_path)
 def test_a_checkpoint_older_than_a_setting_resumes_with_it():
     """A key gan-cli gained after the checkpoint (regularizer.r1_gamma) continues the run; a changed
     key the checkpoint holds is still refused."""
-    from gan_cli.resume import check_changes, config_changes
+    from gan_cli.training.resume import check_changes, config_changes
 
     saved = {"model": {"name": "dcgan"}, "train": {"steps": 10}}
     current = {"model": {"name": "dcgan", "spectral_norm": False}, "regularizer": {"r1_gamma": 0.0}, "train": {"steps": 20}}

@@ -11,12 +11,12 @@ from rich.console import Console
 
 from conftest import TINY_FAMILIES, cli_env, describe, run_cli
 from gan_cli import precision as precision_module
-from gan_cli.compiling import wants_compile
-from gan_cli.compose import compose_config
+from gan_cli.commands.compose import compose_config
 from gan_cli.config import Precision
+from gan_cli.device.precision import choose_precision
 from gan_cli.errors import UserError
-from gan_cli.precision import choose_precision
-from gan_cli.train import build_run, train_step
+from gan_cli.training.compiling import wants_compile
+from gan_cli.training.train import build_run, train_step
 
 CPU = torch.device("cpu")
 TINY_RUN = [*TINY_FAMILIES["dcgan"], "train.batch_size=8", "eval.enabled=false", "device=cpu", "train.deterministic=true"]
@@ -95,7 +95,7 @@ def test_a_compiled_step_gives_the_eager_losses(penalty, tmp_path, fake_mnist_ro
     # aot_eager: Dynamo's graphs and AOTAutograd's joint backward, without Inductor's C++ build,
     # which takes minutes on two cores (the benchmark times Inductor itself). The gradient
     # penalties need a double backward, which compiled graphs lack: they run eager.
-    monkeypatch.setattr("gan_cli.compiling.COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setattr("gan_cli.training.compiling.COMPILE_BACKEND", "aot_eager")
     eager = steps_of(tiny_run(tmp_path / "eager", fake_mnist_root, "device.compile=false", *penalty), 3)
     run = tiny_run(tmp_path / "compiled", fake_mnist_root, "device.compile=true", *penalty)
     assert run.compiled

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import describe, run_cli, write_png_folder
-from gan_cli.compose import compose_config
+from gan_cli.commands.compose import compose_config
 from gan_cli.data import BatchStream, DataRequest, build_dataset
 from gan_cli.data.memory import InMemoryImages
 from gan_cli.data.streaming import StreamedImages

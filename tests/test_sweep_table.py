@@ -9,8 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from gan_cli.sweep import JobRow, comparability_warning, ranked
 from conftest import cli_env, describe, program_path, run_cli, tiny_args
+from gan_cli.commands.sweep import JobRow, comparability_warning, ranked
 
 
 def row(job: int, fid: float, extractor: str, real_set: str = "mnist train split, 150 images vs 150 samples") -> JobRow:

@@ -15,9 +15,9 @@ from PIL import Image
 from rich.console import Console
 
 from conftest import describe, run_cli, run_many, tiny_args
-from gan_cli.checkpoint import load_checkpoint
-from gan_cli.compose import compose_config
-from gan_cli.train import train
+from gan_cli.commands.compose import compose_config
+from gan_cli.training.checkpoint import load_checkpoint
+from gan_cli.training.train import train
 from translation_data import write_ab_folder, write_aligned_folder, write_fake_fashion_mnist, write_unpaired_folder
 
 SIZE = 16

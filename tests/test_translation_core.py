@@ -12,9 +12,9 @@ from omegaconf import OmegaConf
 from gan_cli.config import GanLoss, LrSchedule, OptimizerConfig, learning_rates, schedule_factor
 from gan_cli.data.translation import TranslationImages, jitter_load_size
 from gan_cli.data.translation_folders import TranslationSplits
-from gan_cli.image_pool import ImagePool
-from gan_cli.losses import AdversarialLoss
 from gan_cli.metrics.translation import TranslationScores
+from gan_cli.objectives.image_pool import ImagePool
+from gan_cli.objectives.losses import AdversarialLoss
 
 
 def test_lsgan_regresses_real_to_one_and_fake_to_zero():

@@ -8,12 +8,7 @@ from torch import nn
 
 from gan_cli.errors import UserError
 from gan_cli.networks.norm import NormKind, norm_layer, uses_bias
-from gan_cli.networks.patchgan import (
-    PatchDiscriminator,
-    check_patch_layers,
-    patch_layers_for,
-    receptive_field,
-)
+from gan_cli.networks.patchgan import PatchDiscriminator, check_patch_layers, patch_layers_for, receptive_field
 from gan_cli.networks.resnet import ResidualBlock, ResnetGenerator, check_resnet_size, resnet_blocks_for
 from gan_cli.networks.unet import UNET_SIZES, SkipBlock, UNetGenerator, unet_depth
 

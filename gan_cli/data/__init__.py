@@ -1,4 +1,5 @@
-"""Datasets by name. A builder takes the data config and what the model asks of the data."""
+"""Datasets by name. A builder takes the data config and what the model asks of the data.
+Imports families' data types, device (shards, memory budgets) and the ground floor."""
 
 from __future__ import annotations
 

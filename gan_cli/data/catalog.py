@@ -8,12 +8,14 @@ from pathlib import Path
 
 import torch
 
-from gan_cli.data.registry import DATASETS, DataRequest
+from gan_cli.data.fashion_edges import build_fashion_edges
 from gan_cli.data.image_folder import list_image_folder, load_image, load_listed_images
 from gan_cli.data.memory import InMemoryImages, resize_uint8
+from gan_cli.data.mnist import load_fashion_mnist, load_mnist
+from gan_cli.data.registry import DATASETS, DataRequest
 from gan_cli.data.streaming import LazyImages, StreamedImages, streams
 from gan_cli.data.translation import TranslationImages, jitter_load_size
-from gan_cli.data.translation_folders import TranslationSplits
+from gan_cli.data.translation_folders import TranslationSplits, load_paired_folder, load_unpaired_folder
 from gan_cli.errors import UserError
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -34,8 +36,6 @@ def from_idx_arrays(images: torch.Tensor, labels: torch.Tensor, data_cfg, image_
 
 @DATASETS.register("mnist")
 def mnist(data_cfg, request: DataRequest) -> InMemoryImages:
-    from gan_cli.data.mnist import load_mnist
-
     root = Path(data_cfg.root).expanduser()
     images, labels = load_mnist(root, train=is_train_split(data_cfg.split), download=data_cfg.download)
     return from_idx_arrays(images, labels, data_cfg, request.image_size, DIGITS)
@@ -43,8 +43,6 @@ def mnist(data_cfg, request: DataRequest) -> InMemoryImages:
 
 @DATASETS.register("fashion_mnist")
 def fashion_mnist(data_cfg, request: DataRequest) -> InMemoryImages:
-    from gan_cli.data.mnist import load_fashion_mnist
-
     images, labels = load_fashion_mnist(data_cfg.root, train=is_train_split(data_cfg.split))
     return from_idx_arrays(images, labels, data_cfg, request.image_size, FASHION_CLASSES)
 
@@ -74,8 +72,6 @@ def translation_images(splits: TranslationSplits, data_cfg, request: DataRequest
 
 @DATASETS.register("paired_folder")
 def paired_folder(data_cfg, request: DataRequest) -> TranslationImages:
-    from gan_cli.data.translation_folders import load_paired_folder
-
     size = request.image_size
     splits = load_paired_folder(
         data_cfg.path, training_size(data_cfg, size), size, request.batch_size, data_cfg.limit, data_cfg.memory_budget
@@ -85,8 +81,6 @@ def paired_folder(data_cfg, request: DataRequest) -> TranslationImages:
 
 @DATASETS.register("unpaired_folder")
 def unpaired_folder(data_cfg, request: DataRequest) -> TranslationImages:
-    from gan_cli.data.translation_folders import load_unpaired_folder
-
     size = request.image_size
     splits = load_unpaired_folder(
         data_cfg.path, training_size(data_cfg, size), size, request.batch_size, data_cfg.limit, data_cfg.memory_budget
@@ -98,8 +92,6 @@ def unpaired_folder(data_cfg, request: DataRequest) -> TranslationImages:
 def fashion_edges(data_cfg, request: DataRequest) -> TranslationImages:
     """Edge maps → Fashion-MNIST items: paired for pix2pix; for CycleGAN, edges and items from
     disjoint halves of the train split. The test split stays paired for scoring."""
-    from gan_cli.data.fashion_edges import build_fashion_edges
-
     size = request.image_size
     splits = build_fashion_edges(data_cfg.root, training_size(data_cfg, size), size, request.paired, data_cfg.limit)
     return translation_images(splits, data_cfg, request)

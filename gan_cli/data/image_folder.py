@@ -14,8 +14,8 @@ from rich.progress import track
 
 from gan_cli.data.decoding import decode
 from gan_cli.data.memory import InMemoryImages
+from gan_cli.device.memory_budget import uint8_images
 from gan_cli.errors import UserError
-from gan_cli.memory_budget import uint8_images
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 

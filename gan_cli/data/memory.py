@@ -12,9 +12,9 @@ from typing import Iterator, Optional
 import torch
 import torch.nn.functional as F
 
+from gan_cli.device.memory_budget import uint8_images
+from gan_cli.device.shard import SINGLE_PROCESS, Shard
 from gan_cli.families.base import Batch, DataInfo
-from gan_cli.memory_budget import uint8_images
-from gan_cli.shard import SINGLE_PROCESS, Shard
 
 
 def to_unit_range(images: torch.Tensor, memory_format=torch.contiguous_format) -> torch.Tensor:

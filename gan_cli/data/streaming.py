@@ -20,9 +20,9 @@ from rich.progress import track
 from torch.utils.data import DataLoader, Dataset
 
 from gan_cli.data.memory import to_unit_range
+from gan_cli.device.memory_budget import available_bytes, gib
 from gan_cli.errors import UserError
 from gan_cli.families.base import Batch, DataInfo
-from gan_cli.memory_budget import available_bytes, gib
 
 SCORING_IMAGES = 5000  # real images read into memory for the sample scores of a streamed folder
 BATCHES_AHEAD = 4  # per worker: enough to hide a slow file behind the steps

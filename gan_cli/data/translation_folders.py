@@ -23,8 +23,8 @@ from rich.progress import track
 from gan_cli.data.decoding import READ_ERRORS, decode, unreadable
 from gan_cli.data.image_folder import IMAGE_SUFFIXES, list_images
 from gan_cli.data.streaming import ImageTensor, LazyImages, streams
+from gan_cli.device.memory_budget import uint8_images
 from gan_cli.errors import UserError
-from gan_cli.memory_budget import uint8_images
 
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 HELD_OUT_SPLITS = ("test", "val")

@@ -1,4 +1,7 @@
-"""Model families. Each module registers itself; ``load_families`` imports them all."""
+"""Model families: one module per GAN family (its networks, phases and losses), each registering
+itself; ``load_families`` imports them all. ``latent`` is the latent space the noise families share.
+Imports data-free layers only: objectives, networks, device and the ground floor (metrics for the
+translation scores)."""
 
 from __future__ import annotations
 

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.config import ModelConfig
-from gan_cli.ranges import ranged
 from gan_cli.families.base import Batch, Family, GridSpec, HeldOut, OptimizerSpec, Phase, register_family
 from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
 from gan_cli.networks.mlp import Arch, MLPGenerator, mlp
+from gan_cli.ranges import ranged
 
 
 class Prior(str, Enum):

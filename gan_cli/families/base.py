@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from gan_cli.config import GanLoss
+from gan_cli.device.shard import SINGLE_PROCESS
 from gan_cli.errors import UserError
-from gan_cli.losses import AdversarialLoss
 from gan_cli.networks.norm import spectral_normalize
+from gan_cli.objectives.losses import AdversarialLoss
 from gan_cli.registry import Registry
-from gan_cli.shard import SINGLE_PROCESS
 
 Batch = dict[str, torch.Tensor]
 Scalars = dict[str, torch.Tensor]

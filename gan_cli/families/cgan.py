@@ -25,12 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.config import ModelConfig
-from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
 from gan_cli.families.base import Batch, GridSpec, HeldOut, register_family
 from gan_cli.families.noise_to_image import NoiseToImageFamily
 from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator, DNorm
 from gan_cli.networks.mlp import Arch, MLPGenerator, mlp
+from gan_cli.ranges import ranged
 
 
 @dataclass

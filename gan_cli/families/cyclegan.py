@@ -18,15 +18,15 @@ from torch import nn
 from torch.nn.functional import l1_loss as l1
 
 from gan_cli.config import ModelConfig
-from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
 from gan_cli.families.base import Batch, OptimizerSpec, Phase, register_family
 from gan_cli.families.translation import TranslationFamily
-from gan_cli.image_pool import ImagePool
 from gan_cli.networks.norm import NormKind
 from gan_cli.networks.patchgan import PatchDiscriminator, check_patch_layers, patch_layers_for
 from gan_cli.networks.resnet import ResnetGenerator, check_resnet_size, resnet_blocks_for
 from gan_cli.networks.unet import UNetGenerator
+from gan_cli.objectives.image_pool import ImagePool
+from gan_cli.ranges import ranged
 
 
 class GeneratorArch(str, Enum):

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from torch import nn
 
 from gan_cli.config import ModelConfig
-from gan_cli.ranges import ranged
 from gan_cli.families.base import register_family
 from gan_cli.families.noise_to_image import NoiseToImageFamily
 from gan_cli.networks.mlp import MLPDiscriminator, MLPGenerator
+from gan_cli.ranges import ranged
 
 
 @dataclass

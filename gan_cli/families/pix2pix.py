@@ -15,13 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_cli.config import ModelConfig
-from gan_cli.ranges import ranged
 from gan_cli.errors import UserError
 from gan_cli.families.base import Batch, DataInfo, OptimizerSpec, Phase, register_family
 from gan_cli.families.translation import TranslationFamily, dropout_on
 from gan_cli.networks.norm import NormKind
 from gan_cli.networks.patchgan import PatchDiscriminator, check_patch_layers, patch_layers_for
 from gan_cli.networks.unet import UNetGenerator
+from gan_cli.ranges import ranged
 
 
 @dataclass

@@ -1,1 +1,2 @@
-"""Measured quality: figures computed from images, never from losses."""
+"""Measured quality: figures computed from images, never from losses. Imports families and data
+(to draw and to read the real set), never training or commands."""

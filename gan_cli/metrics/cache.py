@@ -10,8 +10,8 @@ from typing import Any, Optional
 
 import torch
 
-from gan_cli.checkpoint import atomic_save
 from gan_cli.errors import UserError, describe_os_error
+from gan_cli.files import atomic_save
 
 
 def key_digest(parts: dict[str, Any]) -> str:

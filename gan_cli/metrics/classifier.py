@@ -25,7 +25,7 @@ FEATURES = 128
 ARCHITECTURE = "conv32-conv64-fc128/v2"  # change it when the network or its training changes: the cache key includes it
 
 T = TypeVar("T")
-# Reports long work as it goes, called as ``track(items, total, description)`` (gan_cli.progress.WorkTracker).
+# Reports long work as it goes, called as ``track(items, total, description)`` (gan_cli.training.progress.WorkTracker).
 Track = Callable[[Iterable[T], int, str], Iterator[T]]
 
 

@@ -26,7 +26,7 @@ from torch.nn.utils import skip_init
 
 from gan_cli.errors import UserError
 from gan_cli.metrics.cache import file_checksum
-from gan_cli.metrics.classifier import CLASSIFIER_SIZE, FEATURES, ARCHITECTURE, TrainedClassifier
+from gan_cli.metrics.classifier import ARCHITECTURE, CLASSIFIER_SIZE, FEATURES, TrainedClassifier
 
 RANDOM_CONV_SIZE = 64  # images are resized to it; large enough for texture, small enough to be quick
 RANDOM_CONV_WIDTHS = (16, 32, 64, 128)

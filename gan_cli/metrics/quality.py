@@ -22,9 +22,16 @@ from gan_cli.config import Extractor
 from gan_cli.data import DataRequest, build_dataset
 from gan_cli.errors import UserError
 from gan_cli.families.base import Family
-from gan_cli.latent import LatentSpace
+from gan_cli.families.latent import LatentSpace
 from gan_cli.metrics.cache import key_digest, load_verified, save_verified
-from gan_cli.metrics.classifier import CLASSIFIER_SIZE, ClassifierSpec, Track, TrainedClassifier, cached_classifier, untracked
+from gan_cli.metrics.classifier import (
+    CLASSIFIER_SIZE,
+    ClassifierSpec,
+    Track,
+    TrainedClassifier,
+    cached_classifier,
+    untracked,
+)
 from gan_cli.metrics.distribution import DENSITY_COVERAGE_K, score_features
 from gan_cli.metrics.extractors import (
     FEATURES,

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from gan_cli.config import Precision
+from gan_cli.device.machine import cpu_flags, cpu_model, cuda_model
 from gan_cli.errors import UserError
-from gan_cli.machine import cpu_flags, cpu_model, cuda_model
+from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
 
 AUTOCAST_DTYPES = {Precision.bf16: torch.bfloat16, Precision.fp16: torch.float16}
 BF16_MIN_SPEEDUP = 1.1  # bf16 rounds more than fp32; below this gain it is not worth it
@@ -126,8 +127,6 @@ def write_cache(path: Path, key: str, timings: dict[str, float]) -> bool:
 def probe_cpu() -> dict[str, float]:
     """Median milliseconds of a DCGAN-32 training step (D and G, forward and backward) in fp32 and in
     bf16 autocast. The global random generator is left as it was, so seeded runs are unaffected."""
-    from gan_cli.networks.dcgan import ConvDiscriminator, ConvGenerator
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         generator = ConvGenerator(100, 32, 1, 32).to(memory_format=torch.channels_last)

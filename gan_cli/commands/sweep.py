@@ -23,7 +23,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from rich.table import Table
 
-from gan_cli.progress import output_console
+from gan_cli.training.progress import output_console
 
 
 class JobResult(float):

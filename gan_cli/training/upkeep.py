@@ -14,17 +14,17 @@ from rich.console import Console
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from gan_cli.artifacts import append_json_line, image_grid, keep_json_lines_until, save_png, write_gif, write_json
-from gan_cli.background import BackgroundWriter, has_spare_cores
-from gan_cli.checkpoint import remove_stale_temporaries
-from gan_cli.compiling import eager
-from gan_cli.ema import averaged_generators
 from gan_cli.errors import UserError
 from gan_cli.families.base import THROUGHPUT, Scalars
-from gan_cli.health import HealthMonitor
-from gan_cli.plots import read_scalars, write_training_plots
-from gan_cli.progress import TrainingProgress, say, show_table, summary_table
-from gan_cli.run import TrainingRun, checkpoint_write, generate_grid_images, is_finite_network, logged_names
+from gan_cli.files import remove_stale_temporaries
+from gan_cli.training.artifacts import append_json_line, image_grid, keep_json_lines_until, save_png, write_gif, write_json
+from gan_cli.training.background import BackgroundWriter, has_spare_cores
+from gan_cli.training.compiling import eager
+from gan_cli.training.ema import averaged_generators
+from gan_cli.training.health import HealthMonitor
+from gan_cli.training.plots import read_scalars, write_training_plots
+from gan_cli.training.progress import TrainingProgress, say, show_table, summary_table
+from gan_cli.training.run import TrainingRun, checkpoint_write, generate_grid_images, is_finite_network, logged_names
 
 
 class ScalarMeter:

@@ -1,4 +1,4 @@
-"""One process of a data-parallel run, as torchrun starts it (``python -m gan_cli.ddp``)."""
+"""One process of a data-parallel run, as torchrun starts it (``python -m gan_cli.commands.ddp``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from gan_cli.cli import run_with_hydra
-from gan_cli.compose import compose_config, own_overrides, register_all
-from gan_cli.distributed import join_process_group, leave_process_group, shard_from_environment, waiting_for_the_others
-from gan_cli.runtime import resolve_device
-from gan_cli.signals import TrainingInterrupted
-from gan_cli.train import train
+from gan_cli.commands.cli import run_with_hydra
+from gan_cli.commands.compose import compose_config, own_overrides, register_all
+from gan_cli.device.distributed import (
+    join_process_group,
+    leave_process_group,
+    shard_from_environment,
+    waiting_for_the_others,
+)
+from gan_cli.device.runtime import resolve_device
+from gan_cli.training.signals import TrainingInterrupted
+from gan_cli.training.train import train
 
 
 def train_shard(args: list[str]) -> None:

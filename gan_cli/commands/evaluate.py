@@ -18,15 +18,23 @@ from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 from rich.table import Table
 
-from gan_cli.checkpoint import find_checkpoint, load_checkpoint
-from gan_cli.compose import compose_config
+from gan_cli.commands.compose import compose_config
+from gan_cli.commands.sample import family_from_checkpoint
 from gan_cli.data import DataRequest, TranslationImages, build_dataset
 from gan_cli.data.image_folder import list_images, load_image_folder
-from gan_cli.ema import averaged_generators, wants_averages
+from gan_cli.device.runtime import resolve_device
 from gan_cli.errors import UserError, describe_os_error
-from gan_cli.metrics.quality import QualityScorer, RealImages, Track, build_scorer, describe_source, generate_samples, untracked
-from gan_cli.runtime import resolve_device
-from gan_cli.sample import family_from_checkpoint
+from gan_cli.metrics.quality import (
+    QualityScorer,
+    RealImages,
+    Track,
+    build_scorer,
+    describe_source,
+    generate_samples,
+    untracked,
+)
+from gan_cli.training.checkpoint import find_checkpoint, load_checkpoint
+from gan_cli.training.ema import averaged_generators, wants_averages
 
 OVERRIDABLE = ("data", "eval", "device")  # the config groups gan-eval takes from gan-train's
 

@@ -9,11 +9,11 @@ from importlib import resources
 
 from omegaconf import DictConfig, OmegaConf
 
-from gan_cli.compose import CONFIG_MODULE, compose_config
+from gan_cli.commands.compose import CONFIG_MODULE, compose_config
+from gan_cli.commands.evaluate import OVERRIDABLE, EvalCommand
+from gan_cli.commands.sample import SampleConfig, SampleMode
 from gan_cli.config import GanLoss
-from gan_cli.evaluate import OVERRIDABLE, EvalCommand
 from gan_cli.ranges import field_ranges
-from gan_cli.sample import SampleConfig, SampleMode
 
 INTRODUCTION = """\
 gan-train trains a GAN as configured and writes a dated run directory, by default

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from gan_cli.config import DeviceType, Precision
+from gan_cli.device.precision import PrecisionChoice, autocast, choose_precision
 from gan_cli.errors import UserError
-from gan_cli.precision import PrecisionChoice, autocast, choose_precision
 
 
 @dataclass(frozen=True)

@@ -18,25 +18,26 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from gan_cli.checkpoint import load_checkpoint
-from gan_cli.compiling import compile_networks, eager, eager_networks, first_line, wants_compile
-from gan_cli.augment import augment_inputs, parse_policy
 from gan_cli.config import AugmentName, NanPolicy, check_config, learning_rates
 from gan_cli.data import BatchStream, DataRequest, TrainingData, build_dataset
-from gan_cli.distributed import any_rank, barrier, check_batch_divides, from_main, parallel_phases, sync_batchnorm
-from gan_cli.ema import attach_averages, update_averages
+from gan_cli.device.distributed import any_rank, barrier, check_batch_divides, from_main
+from gan_cli.device.runtime import Runtime, make_runtime, resolve_device, seed_everything
+from gan_cli.device.shard import SINGLE_PROCESS, Shard
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.base import Phase, Scalars, gradient_norm_name
-from gan_cli.losses import R1Penalty
-from gan_cli.resume import check_changes, config_changes, restore_run
 from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, scores_samples, too_few_real
-from gan_cli.progress import WorkTracker, output_console, say
-from gan_cli.run import TrainingRun, checkpoint_payload, resolve_best_metric
-from gan_cli.runtime import Runtime, make_runtime, resolve_device, seed_everything
-from gan_cli.shard import SINGLE_PROCESS, Shard
-from gan_cli.signals import StopRequests, TrainingInterrupted
-from gan_cli.upkeep import FollowerUpkeep, Upkeep
+from gan_cli.objectives.augment import augment_inputs, parse_policy
+from gan_cli.objectives.losses import R1Penalty
+from gan_cli.training.checkpoint import load_checkpoint
+from gan_cli.training.compiling import compile_networks, eager, eager_networks, first_line, wants_compile
+from gan_cli.training.ema import attach_averages, update_averages
+from gan_cli.training.parallel import parallel_phases, sync_batchnorm
+from gan_cli.training.progress import WorkTracker, output_console, say
+from gan_cli.training.resume import check_changes, config_changes, restore_run
+from gan_cli.training.run import TrainingRun, checkpoint_payload, resolve_best_metric
+from gan_cli.training.signals import StopRequests, TrainingInterrupted
+from gan_cli.training.upkeep import FollowerUpkeep, Upkeep
 
 GRID_SEED = 1234  # the fixed latents for sample grids do not depend on the training seed
 
@@ -141,17 +142,13 @@ def build_run(
     stream = BatchStream(dataset.to(runtime.device), cfg.train.batch_size, cfg.train.seed, runtime.memory_format, shard)
     heldout = dataset.heldout(cfg.eval.num_samples)
     grid = family.grid_inputs(cfg.train.num_samples, torch.Generator().manual_seed(GRID_SEED), heldout)
-    compile_step = wants_compile(cfg.device.compile, runtime.device)
-    if compile_step:
-        compile_networks(family)
-        family.adversarial.penalty_context = functools.partial(eager, family)
-    phases = family.phases()
+    compile_step = compile_if_wanted(family, cfg.device.compile, runtime.device)
     return TrainingRun(
         cfg=cfg,
         run_dir=run_dir,
         runtime=runtime,
         family=family,
-        phases=parallel_phases(phases, family, runtime.device) if shard.distributed else phases,
+        phases=parallel_phases(family.phases(), family, runtime.device) if shard.distributed else family.phases(),
         compiled=compile_step,
         shard=shard,
         optimizers=build_optimizers(family, cfg.optimizer),
@@ -163,6 +160,16 @@ def build_run(
         scorer=scorer,
         best_metric=best_metric,
     )
+
+
+def compile_if_wanted(family: Family, setting, device: torch.device) -> bool:
+    """torch.compile the family's networks where ``device.compile`` asks for it; the gradient
+    penalties stay eager, since compiled graphs have no double backward."""
+    if not wants_compile(setting, device):
+        return False
+    compile_networks(family)
+    family.adversarial.penalty_context = functools.partial(eager, family)
+    return True
 
 
 def agreed_runtime(device_cfg, recorded_precision: Optional[str], shard: Shard) -> Runtime:

@@ -16,7 +16,7 @@ from typing import Iterator
 
 from gan_cli.data.image_folder import list_images
 from gan_cli.errors import UserError, describe_os_error
-from gan_cli.preflight import probe_writable
+from gan_cli.files import probe_writable
 
 STAGING_PREFIX = ".gan-sample-"
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from gan_cli.compose import compose_config, output_folders, own_overrides
-from gan_cli.distributed import check_batch_divides
+from gan_cli.commands.compose import compose_config, output_folders, own_overrides
+from gan_cli.commands.preflight import check_command_line
+from gan_cli.device.distributed import check_batch_divides
+from gan_cli.device.runtime import resolve_device
 from gan_cli.errors import UserError
-from gan_cli.preflight import check_command_line
-from gan_cli.runtime import resolve_device
 
-WORKER_MODULE = "gan_cli.ddp"
+WORKER_MODULE = "gan_cli.commands.ddp"
 SET_BY_GAN_TRAIN_DDP = ("-m", "--no-python", "--run-path")  # torchrun's flags for what to start: gan-train-ddp starts the workers
 
 INTRODUCTION = """\

@@ -16,7 +16,6 @@ import torch
 from rich.console import Console
 from rich.progress import track
 
-from gan_cli.artifacts import save_individual
 from gan_cli.config import Direction
 from gan_cli.data.image_folder import list_images
 from gan_cli.data.memory import to_unit_range
@@ -24,6 +23,7 @@ from gan_cli.data.translation_folders import read_translation_image
 from gan_cli.errors import UserError
 from gan_cli.families.translation import TranslationFamily, fixed_randomness
 from gan_cli.metrics.translation import TranslationScores
+from gan_cli.training.artifacts import save_individual
 
 
 @dataclass(frozen=True)

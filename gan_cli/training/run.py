@@ -14,15 +14,16 @@ from typing import Any, Callable, Optional
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gan_cli.background import detached_copy
-from gan_cli.checkpoint import FORMAT, atomic_save, capture_rng_state
 from gan_cli.data import BatchStream
+from gan_cli.device.runtime import Runtime
+from gan_cli.device.shard import SINGLE_PROCESS, Shard
 from gan_cli.errors import UserError
 from gan_cli.families import Family
 from gan_cli.families.base import GridSpec, HeldOut, Phase
+from gan_cli.files import atomic_save
 from gan_cli.metrics.quality import QualityScorer, sample_metric_names, scores_samples
-from gan_cli.runtime import Runtime
-from gan_cli.shard import SINGLE_PROCESS, Shard
+from gan_cli.training.background import detached_copy
+from gan_cli.training.checkpoint import FORMAT, capture_rng_state
 
 HIGHER_IS_BETTER = ("psnr", "ssim", "precision", "recall", "density", "coverage", "accuracy")  # metric name endings; every other figure is better when lower
 

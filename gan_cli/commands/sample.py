@@ -9,12 +9,12 @@ Modes (``mode=``), each writing into ``out=`` and returning the paths it wrote:
 * ``interpolate``: the path from z(seed) to z(end_seed) in ``steps`` frames, as a PNG strip and a GIF.
 * ``walk``: latent coordinate ``dim`` swept over [-span, span] in ``steps`` columns, ``rows`` base latents.
 * ``arithmetic``: z_base + alpha * (mean z of heavy-ink samples - mean z of light-ink samples), with a
-  JSON report of the measured ink; see ``gan_cli.latent`` for exactly what is computed.
+  JSON report of the measured ink; see ``gan_cli.families.latent`` for exactly what is computed.
 * ``reconstruct`` (models with an encoder, model=aae): the images in ``input=DIR`` beside their
   reconstructions.
 * ``translate`` (the default for pix2pix and CycleGAN checkpoints): every image in ``input=DIR``
   translated into ``out=`` under the same relative path; ``target=DIR`` scores the outputs against
-  ground truth; ``direction=`` picks CycleGAN's generator. See ``gan_cli.translate_folder``.
+  ground truth; ``direction=`` picks CycleGAN's generator. See ``gan_cli.commands.translate_folder``.
 
 For a conditional checkpoint, ``label=all`` in the latent modes gives one row per class, every row with
 the same latents; ``label=K`` gives ``rows`` rows of class K.
@@ -36,16 +36,15 @@ from typing import Any, Callable, Optional
 import torch
 from omegaconf import MISSING, OmegaConf
 
-from gan_cli.artifacts import image_grid, save_individual, save_png, to_pil
-from gan_cli.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
+from gan_cli.commands.output_folder import check_holds_only, check_output_folder, publish, staged, write_failure
+from gan_cli.commands.translate_folder import FolderJob, input_files, resolve_direction, translate_folder
+from gan_cli.config import DeviceType
 from gan_cli.data.image_folder import list_images, load_image_folder
 from gan_cli.data.memory import to_unit_range
-from gan_cli.config import DeviceType
-from gan_cli.ema import attach_averages, averaged_generators, averaged_names, wants_averages
+from gan_cli.device.runtime import resolve_device
 from gan_cli.errors import UserError
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
-from gan_cli.families.translation import TranslationFamily
-from gan_cli.latent import (
+from gan_cli.families.latent import (
     ARITHMETIC_ALPHAS,
     ARITHMETIC_QUANTILE,
     LatentSpace,
@@ -57,10 +56,11 @@ from gan_cli.latent import (
     label_classes,
     walk,
 )
-from gan_cli.output_folder import check_holds_only, check_output_folder, publish, staged, write_failure
+from gan_cli.families.translation import TranslationFamily
 from gan_cli.ranges import check_ranges, ranged
-from gan_cli.runtime import resolve_device
-from gan_cli.translate_folder import FolderJob, input_files, resolve_direction, translate_folder
+from gan_cli.training.artifacts import image_grid, save_individual, save_png, to_pil
+from gan_cli.training.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
+from gan_cli.training.ema import attach_averages, averaged_generators, averaged_names, wants_averages
 
 ALL_LABELS = "all"
 

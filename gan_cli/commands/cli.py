@@ -18,18 +18,18 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from gan_cli.compose import describe_compose_error, register_all
+from gan_cli.commands.compose import CONFIG_MODULE, describe_compose_error, register_all
+from gan_cli.commands.evaluate import EvalCommand, evaluate, split_arguments
+from gan_cli.commands.help import eval_help, sample_help, train_help
+from gan_cli.commands.preflight import check_command_line
+from gan_cli.commands.sample import SampleConfig, sample
+from gan_cli.commands.sweep import JOB_FAILURE, JobResult
 from gan_cli.data import TrainingData
+from gan_cli.device.shard import SINGLE_PROCESS, Shard
 from gan_cli.errors import UserError
-from gan_cli.evaluate import EvalCommand, evaluate, split_arguments
-from gan_cli.help import eval_help, sample_help, train_help
-from gan_cli.preflight import check_command_line
-from gan_cli.progress import WorkTracker, output_console
-from gan_cli.sample import SampleConfig, sample
-from gan_cli.shard import SINGLE_PROCESS, Shard
-from gan_cli.signals import EXIT_CODES, TrainingInterrupted, clear_interrupted_run
-from gan_cli.sweep import JOB_FAILURE, JobResult
-from gan_cli.train import train
+from gan_cli.training.progress import WorkTracker, output_console
+from gan_cli.training.signals import EXIT_CODES, TrainingInterrupted, clear_interrupted_run
+from gan_cli.training.train import train
 
 log = logging.getLogger("gan_cli")
 SIGINT_EXIT = EXIT_CODES[signal.SIGINT]
@@ -63,7 +63,7 @@ def train_main() -> None:
 def run_with_hydra(args: list[str], dataset: Optional[TrainingData], shard: Shard = SINGLE_PROCESS) -> None:
     """Hydra's entry point on checked arguments: it makes the run (or sweep) directory and runs the job(s)."""
     sys.argv = [sys.argv[0], *args]
-    hydra.main(config_path="conf", config_name="config", version_base="1.3")(training_job(dataset, shard))()
+    hydra.main(config_path=f"pkg://{CONFIG_MODULE}", config_name="config", version_base="1.3")(training_job(dataset, shard))()
 
 
 def training_job(dataset: Optional[TrainingData], shard: Shard = SINGLE_PROCESS) -> Callable[[DictConfig], Any]:

@@ -9,12 +9,8 @@ from typing import Any
 import torch
 from PIL import Image
 
+from gan_cli.config import GRID_PADDING, MAX_GRID_PIXELS
 from gan_cli.errors import UserError
-
-
-GRID_PADDING = 2
-# Below PIL's decompression-bomb limit (89 M pixels), so the GIF step can read every grid back.
-MAX_GRID_PIXELS = 64 * 2**20
 
 
 def grid_pixels(count: int, height: int, width: int, nrow: int) -> int:

@@ -2,8 +2,8 @@
 
 ``launch_main`` is the console script. It checks the command line as gan-train does, for the world
 size the torchrun flags give, pins the run directory, then hands the rest to torchrun's own
-launcher, which starts ``python -m gan_cli.ddp`` once per process. ``worker_main`` is that process:
-it joins the others and trains its shard of every batch (``gan_cli.distributed``); rank 0 runs under
+launcher, which starts ``python -m gan_cli.commands.ddp`` once per process. ``worker_main`` is that process:
+it joins the others and trains its shard of every batch (``gan_cli.device.distributed``); rank 0 runs under
 Hydra, so the run directory is the one gan-train would write.
 """
 
@@ -14,6 +14,7 @@ import sys
 from typing import NoReturn
 
 from gan_cli.errors import UserError
+
 
 def fail(message: str, code: int = 2) -> NoReturn:
     print(f"gan-train-ddp: error: {message}", file=sys.stderr)
@@ -39,7 +40,8 @@ def split_arguments(args: list[str]) -> tuple[list[str], list[str]]:
 
 def launch_main() -> None:
     """``gan-train-ddp --nproc_per_node=N [--nnodes ... --rdzv-endpoint ...] key=value ...``"""
-    from gan_cli.launch import check_launch, ddp_help, run_workers
+    # Each process imports its own half only: the launcher never builds a model, the workers never parse torchrun's flags.
+    from gan_cli.commands.launch import check_launch, ddp_help, run_workers
 
     logging.raiseExceptions = False
     flags, overrides = split_arguments(sys.argv[1:])
@@ -54,7 +56,7 @@ def launch_main() -> None:
 
 def worker_main() -> None:
     """One process of the run, as torchrun starts it."""
-    from gan_cli.worker import train_shard
+    from gan_cli.commands.worker import train_shard  # as in launch_main: this process's half only
 
     logging.raiseExceptions = False
     try:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import errno
-import os
-import tempfile
 from pathlib import Path
 from typing import NoReturn, Optional
 
@@ -19,17 +16,18 @@ import torch
 from hydra._internal.utils import get_args_parser  # Hydra's parser: the flags stay Hydra's
 from omegaconf import DictConfig, OmegaConf
 
-from gan_cli.compose import check_overrides, expand_home, output_folders, sweep_combinations
+from gan_cli.commands.compose import check_overrides, expand_home, output_folders, override_key, sweep_combinations
+from gan_cli.commands.resume_arguments import check_resume, resume_arguments
 from gan_cli.data import TrainingData
+from gan_cli.device.memory_budget import check_fits
+from gan_cli.device.precision import check_precision
+from gan_cli.device.runtime import resolve_device
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES
-from gan_cli.memory_budget import check_fits
-from gan_cli.resume import check_resume, override_key, resume_arguments
+from gan_cli.files import probe_writable
 from gan_cli.metrics.quality import check_scorer_inputs
-from gan_cli.run import resolve_best_metric
-from gan_cli.precision import check_precision
-from gan_cli.runtime import resolve_device
-from gan_cli.train import build_family, load_dataset
+from gan_cli.training.run import resolve_best_metric
+from gan_cli.training.train import build_family, load_dataset
 
 # Weights, their gradients and Adam's two moments: four copies of every parameter.
 BYTES_PER_PARAMETER = 4 * 4
@@ -125,23 +123,6 @@ def check_output_folder(overrides: list[str], multirun: bool) -> None:
             f"cannot write the output folder {folder} ({describe_os_error(error)}); "
             f"set {key}=DIR to a writable folder, or run gan-train from a writable working directory"
         ) from None
-
-
-def probe_writable(folder: Path) -> None:
-    """Create the folder (and its missing parents) and a file in it, then remove all that was made."""
-    created = []
-    try:
-        for path in [*reversed(folder.parents), folder]:
-            if path.exists() and not path.is_dir():
-                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
-            if not path.is_dir():
-                path.mkdir()
-                created.append(path)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    finally:
-        for path in reversed(created):
-            path.rmdir()
 
 
 def check_model(cfg: DictConfig, dataset: TrainingData) -> None:
