@@ -13,10 +13,10 @@ import torch.serialization
 from PIL import Image
 
 from conftest import TINY_FAMILIES, TINY_TRAIN, describe, run_cli, run_many
-from gan_cli import artifacts
 from gan_cli.commands.sample import SampleConfig, SampleMode, sample
 from gan_cli.errors import UserError
 from gan_cli.ranges import field_ranges
+from gan_cli.training import artifacts
 
 
 def written_paths(result) -> list[Path]:

@@ -17,7 +17,7 @@ from rich.console import Console
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import FAULT_DRIVER, cli_env, describe, program_path, run_cli, tiny_args
-from gan_cli import checkpoint as checkpoint_module
+from gan_cli import files as atomic_files
 from gan_cli.commands.compose import compose_config
 from gan_cli.errors import UserError
 from gan_cli.files import atomic_save
@@ -254,7 +254,7 @@ def test_atomic_save_keeps_previous_file_when_the_disk_fills(tmp_path, monkeypat
         file.write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_module.torch, "save", fill_disk)
+    monkeypatch.setattr(atomic_files.torch, "save", fill_disk)
     with pytest.raises(OSError):
         atomic_save({"format": "gan-cli/1", "step": 2}, target)
     monkeypatch.undo()

@@ -10,9 +10,9 @@ import torch
 from rich.console import Console
 
 from conftest import TINY_FAMILIES, cli_env, describe, run_cli
-from gan_cli import precision as precision_module
 from gan_cli.commands.compose import compose_config
 from gan_cli.config import Precision
+from gan_cli.device import precision as precision_module
 from gan_cli.device.precision import choose_precision
 from gan_cli.errors import UserError
 from gan_cli.training.compiling import wants_compile
