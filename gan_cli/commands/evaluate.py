@@ -9,7 +9,6 @@ data the checkpoint was trained on, with the checkpoint's own eval settings: the
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -18,7 +17,7 @@ from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 from rich.table import Table
 
-from gan_cli.commands.compose import compose_config
+from gan_cli.commands.compose import compose_config, hydra_quoted
 from gan_cli.commands.sample import family_from_checkpoint
 from gan_cli.data import DataRequest, TranslationImages, build_dataset
 from gan_cli.data.image_folder import list_images, load_image_folder
@@ -112,8 +111,7 @@ def dump(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):  # quoted, since a path may start with ~ (Hydra's delete) or hold spaces
-        # Hydra's quoted strings escape only the backslashes before a quote or at the end
-        return "'" + re.sub(r"(\\*)('|$)", lambda m: m[1] * 2 + ("\\'" if m[2] else ""), value) + "'"
+        return hydra_quoted(value)
     return str(value)
 
 
