@@ -67,7 +67,7 @@ class Extractor(str, Enum):
     auto = "auto"  # classifier when the data has labels, else random_conv
     classifier = "classifier"  # a small classifier trained once on the labeled training images, cached
     random_conv = "random_conv"  # a convolutional network with fixed random weights; for unlabeled folders
-    inception = "inception"  # Inception-V3 from eval.inception_weights or torch's hub cache; never downloaded
+    inception = "inception"  # Inception-V3 from eval.inception_weights or torch's hub cache, downloaded there on first use
 
 
 class NanPolicy(str, Enum):
@@ -153,7 +153,7 @@ class EvalConfig:
     batch_size: int = ranged(256, low=1, high=4096)  # images generated or translated at once while scoring
     seed: int = ranged(0, low=0, high=2**32 - 1)  # the latents and the real subset that scores use; fixed so scores compare across steps
     extractor: Extractor = Extractor.auto  # auto, classifier, random_conv or inception: the features FID compares
-    inception_weights: Optional[str] = None  # eval.extractor=inception: the weights file (default: torch's hub cache)
+    inception_weights: Optional[str] = None  # eval.extractor=inception: the weights file (default: torch's hub cache, downloaded on first use)
     cache_dir: str = "${oc.env:GAN_CLI_CACHE,\"~/.cache/gan-cli\"}/metrics"  # trained classifiers and real-image features, reused across runs; env GAN_CLI_CACHE moves it
 
 
@@ -187,6 +187,49 @@ class RegularizerConfig:
     r1_every: int = ranged(16, low=1, high=10**6)  # lazy regularization (StyleGAN2): the R1 term every N D steps, weighted by N
 
 
+class WandbMode(str, Enum):
+    auto = "auto"  # online when an API key is set up (WANDB_API_KEY, or wandb login's ~/.netrc), else offline; WANDB_MODE, when set, decides
+    online = "online"  # needs an API key
+    offline = "offline"  # files in the run directory only; wandb sync uploads them later
+
+
+# The logger group: conf/logger/NAME.yaml turns one tracker on, and logger=[tensorboard,mlflow] several.
+@dataclass
+class TensorBoardLoggerConfig:
+    enabled: bool = False  # logger=tensorboard (the default): tb/ in the run directory; tensorboard --logdir outputs
+
+
+@dataclass
+class CsvLoggerConfig:
+    enabled: bool = False  # logger=csv: scalars.csv in the run directory, a column per scalar and a row per logged step
+
+
+@dataclass
+class MlflowLoggerConfig:
+    enabled: bool = False  # logger=mlflow: params, every scalar, and the run's files at the end (pip install 'gan-cli[mlflow]')
+    tracking_uri: str = "sqlite:///outputs/mlflow.db"  # the store: a relative sqlite path is under the working directory; http(s)://HOST for a server
+    experiment: str = "gan-train"  # the experiment's name; a sweep gets one of its own, 'NAME: SWEEP_DIR'
+    log_checkpoint: bool = False  # also upload last.pt and best.pt at the end
+
+
+@dataclass
+class WandbLoggerConfig:
+    enabled: bool = False  # logger=wandb: Weights & Biases, files in the run directory's wandb/ (pip install 'gan-cli[wandb]')
+    mode: WandbMode = WandbMode.auto  # auto (online with an API key, else offline), online or offline
+    project: str = "gan-train"  # the W&B project
+    entity: Optional[str] = None  # the W&B team or user; null: the API key's default
+
+
+@dataclass
+class LoggerConfig:
+    """Where a run's scalars go besides its own files; any number of trackers at once."""
+
+    tensorboard: TensorBoardLoggerConfig = field(default_factory=TensorBoardLoggerConfig)
+    csv: CsvLoggerConfig = field(default_factory=CsvLoggerConfig)
+    mlflow: MlflowLoggerConfig = field(default_factory=MlflowLoggerConfig)
+    wandb: WandbLoggerConfig = field(default_factory=WandbLoggerConfig)
+
+
 @dataclass
 class Config:
     model: Any = MISSING
@@ -198,6 +241,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
     augment: AugmentConfig = MISSING
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     resume: Optional[str] = None  # a checkpoint, a run directory, or "auto"
 
 

@@ -186,7 +186,7 @@ def test_aae_code_moves_toward_the_prior(aae_run, mnist_root):
 
 
 def sample_in(run_dir: Path, out: Path, **options) -> list[Path]:
-    return sample(SampleConfig(ckpt=str(run_dir / "checkpoints" / "last.pt"), out=str(out), device="cpu", **options))
+    return sample(SampleConfig(ckpt=str(run_dir / "checkpoints" / "last.pt"), out=str(out), device="cpu", **options)).files
 
 
 def test_cgan_label_draws_that_class(cgan_run, tmp_path):

@@ -20,7 +20,7 @@ from gan_cli.training import artifacts
 
 
 def written_paths(result) -> list[Path]:
-    """gan-sample prints one written path per line on stdout."""
+    """gan-sample prints one path per line on stdout: each figure it drew, or the folder of individual images."""
     return [Path(line) for line in result.stdout.splitlines() if line.strip()]
 
 
@@ -65,7 +65,8 @@ def test_individual_images_fill_the_folder_alone(seeded_samples):
     assert result.returncode == 0, describe(result)
     singles = [f"{i:06d}.png" for i in range(20)]
     assert sorted(p.name for p in out.iterdir()) == singles
-    assert sorted(written_paths(result)) == [out / name for name in singles]
+    assert written_paths(result) == [out]  # the folder, not a line per file
+    assert result.stderr.splitlines()[-1] == f"wrote 20 images into {out}", describe(result)
     for name in singles:
         with Image.open(out / name) as image:
             assert image.size == (16, 16) and image.mode == "L"
@@ -247,14 +248,14 @@ def test_grids_are_named_by_what_they_show(averaged_cgan, tmp_path):
         "grid_seed0_label3_raw.png": {"label": "3", "ema": False},
     }
     for name, options in variants.items():
-        written = sample(SampleConfig(ckpt=str(averaged_cgan), n=10, out=str(tmp_path), device="cpu", **options))
+        written = sample(SampleConfig(ckpt=str(averaged_cgan), n=10, out=str(tmp_path), device="cpu", **options)).files
         assert written == [tmp_path / name]
     grids = png_bytes(tmp_path)
     assert sorted(grids) == sorted(variants) and len(set(grids.values())) == len(variants)
 
 
 def test_a_latent_figure_names_its_class_too(averaged_cgan, tmp_path):
-    (walk_png,) = sample(SampleConfig(ckpt=str(averaged_cgan), mode="walk", dim=0, steps=3, label="2", out=str(tmp_path), device="cpu"))
+    (walk_png,) = sample(SampleConfig(ckpt=str(averaged_cgan), mode="walk", dim=0, steps=3, label="2", out=str(tmp_path), device="cpu")).files
     assert walk_png.name == "walk_dim0_seed0_label2.png"
 
 

@@ -15,6 +15,7 @@ from gan_cli.config import (
     DataConfig,
     DeviceConfig,
     GanLoss,
+    LoggerConfig,
     LossConfig,
     NanPolicy,
     OptimizerConfig,
@@ -29,7 +30,8 @@ from gan_cli.families import FAMILIES, MODEL_SCHEMAS, load_families
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 GROUP_OPTIONS = [(group, yaml.stem) for group in GROUPS for yaml in sorted((CONF_DIR / group).glob("*.yaml"))]
-GROUP_SCHEMAS = {"data": DataConfig, "optimizer": OptimizerConfig, "device": DeviceConfig, "loss": LossConfig, "augment": AugmentConfig}
+GROUP_SCHEMAS = {"data": DataConfig, "optimizer": OptimizerConfig, "device": DeviceConfig, "loss": LossConfig, "augment": AugmentConfig,
+                 "logger": LoggerConfig}
 
 
 def assert_one_line_naming(error: pytest.ExceptionInfo, *names: str) -> str:

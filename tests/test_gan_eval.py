@@ -97,7 +97,7 @@ BAD = {
     "translation data": (["images={valid}", "data=paired_folder", "data.path={paired}"], "data=paired_folder is translation data"),
     "translation checkpoint": (["ckpt={pix2pix}"], "gan-eval scores models that draw from noise"),
     "folder without a checkpoint": (["ckpt={empty}"], "no checkpoints/last.pt"),
-    "no inception": (["ckpt={ckpt}", "eval.extractor=inception", "eval.inception_weights={tmp}/x.pth"], "put pt_inception-2015-12-05-6726825d.pth"),
+    "no inception": (["ckpt={ckpt}", "eval.extractor=inception", "eval.inception_weights={tmp}/x.pth"], "put weights-inception-2015-12-05-6726825d.pth"),
 }
 
 

@@ -232,7 +232,7 @@ def test_eval_enabled_false_scores_nothing(fake_mnist_root, tmp_path):
 BAD_EVAL_INPUTS = {
     "too_few": (["eval.num_samples=50"], "eval.num_samples=50 is too few for FID on classifier features (128-d): it needs at least 129 images"),
     "classifier_unlabeled": (["data=image_folder", "data.path={folder}", "eval.extractor=classifier"], "eval.extractor=classifier needs labeled data"),
-    "no_inception": (["eval.extractor=inception", "eval.inception_weights={missing}"], "does not exist; put pt_inception-2015-12-05-6726825d.pth"),
+    "no_inception": (["eval.extractor=inception", "eval.inception_weights={missing}"], "does not exist; put weights-inception-2015-12-05-6726825d.pth"),
     "not_inception": (["eval.extractor=inception", "eval.inception_weights={junk}"], "is not the FID Inception weights file"),
     "fid_off": (["eval.enabled=false", "train.best_metric=eval/fid"], "train.best_metric=eval/fid is not a logged scalar (eval.enabled=false"),
 }

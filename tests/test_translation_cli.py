@@ -136,6 +136,10 @@ def test_translating_a_folder_keeps_names_count_and_target_channels(translation_
     result = run_cli("gan-sample", f"ckpt={ckpt}", f"input={inputs}", f"out={out}", "batch_size=3", cwd=tmp_path)
     assert result.returncode == 0, describe(result)
     assert relative_pngs(out) == relative_pngs(inputs)
+    # stdout names the folder alone, for scripts; stderr ends with one summary line, not a line per file
+    assert result.stdout.splitlines() == [str(out)], describe(result)
+    assert result.stderr.splitlines()[-1] == f"translated 7 images from {inputs} into {out}", describe(result)
+    assert len(result.stderr.splitlines()) <= 3, describe(result)
     sample = Image.open(out / "sub" / "in_1.png")
     assert sample.size == (SIZE, SIZE) and sample.mode == "RGB"  # the ab folder's B side is RGB
 
@@ -145,7 +149,9 @@ def test_translation_against_targets_prints_the_training_figures(translation_run
     args = [f"ckpt={ckpt}", f"input={folders['ab'] / 'A' / 'test'}", f"target={folders['ab'] / 'B' / 'test'}", f"out={tmp_path / 'o'}"]
     result = run_cli("gan-sample", *args, cwd=tmp_path)
     assert result.returncode == 0, describe(result)
-    assert "PSNR" in result.stdout and "SSIM" in result.stdout
+    summary = result.stderr.splitlines()[-1]
+    assert summary.startswith("translated 4 images from ") and "PSNR" in summary and "SSIM" in summary, describe(result)
+    assert result.stdout.splitlines() == [str(tmp_path / "o")], describe(result)
     scores = json.loads((tmp_path / "o" / "scores.json").read_text())
     assert scores["images"] == 4 and 0 <= scores["l1"] <= 1
 

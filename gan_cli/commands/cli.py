@@ -21,13 +21,14 @@ from omegaconf.errors import OmegaConfBaseException
 from gan_cli.commands.compose import CONFIG_MODULE, describe_compose_error, register_all
 from gan_cli.commands.evaluate import EvalCommand, evaluate, split_arguments
 from gan_cli.commands.help import eval_help, sample_help, train_help
-from gan_cli.commands.preflight import check_command_line
+from gan_cli.commands.preflight import check_command_line, only_prints, parse_hydra_arguments
+from gan_cli.commands.run_folder import run_folder
 from gan_cli.commands.sample import SampleConfig, sample
-from gan_cli.commands.sweep import JOB_FAILURE, JobResult
+from gan_cli.commands.sweep import JOB_FAILURE, JobResult, sweep_job
 from gan_cli.data import TrainingData
 from gan_cli.device.shard import SINGLE_PROCESS, Shard
 from gan_cli.errors import UserError
-from gan_cli.training.progress import WorkTracker, output_console
+from gan_cli.training.progress import WorkTracker, output_console, say
 from gan_cli.training.signals import EXIT_CODES, TrainingInterrupted, clear_interrupted_run
 from gan_cli.training.train import train
 
@@ -53,7 +54,12 @@ def train_main() -> None:
             print(train_help([a for a in args if not a.startswith("-")]))
             sys.exit(0)
         args, dataset = check_command_line(args)
-        run_with_hydra(args, dataset)
+        parsed = parse_hydra_arguments(args)
+        if only_prints(parsed):
+            run_with_hydra(args, dataset)
+            return
+        with run_folder(args, parsed.multirun) as claimed:
+            run_with_hydra(claimed.args, dataset)
     except UserError as error:
         fail("gan-train", str(error))
     except KeyboardInterrupt:  # before or between jobs; one inside a job is answered there
@@ -74,7 +80,7 @@ def training_job(dataset: Optional[TrainingData], shard: Shard = SINGLE_PROCESS)
         run_dir = Path(hydra_cfg.runtime.output_dir)
         share_cores(cfg, hydra_cfg.launcher)
         try:
-            summary = train(cfg, run_dir, dataset=dataset, shard=shard)
+            summary = train(cfg, run_dir, dataset=dataset, shard=shard, sweep=sweep_job(hydra_cfg))
             return JobResult(summary) if hydra_cfg.mode == RunMode.MULTIRUN else summary
         except TrainingInterrupted as interrupted:
             log.warning(str(interrupted))
@@ -113,7 +119,11 @@ def sample_main() -> None:
             print(sample_help())
             sys.exit(0)
         cfg = parse_key_values(SampleConfig, sys.argv[1:], "gan-sample")
-        for path in sample(cfg):
+        console = output_console(stderr=True)
+        sampled = sample(cfg, WorkTracker(console))
+        if sampled.summary:
+            say(console, sampled.summary)
+        for path in sampled.listing():
             print(path)
     except UserError as error:
         fail("gan-sample", str(error))

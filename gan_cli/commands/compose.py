@@ -53,6 +53,13 @@ def output_folders(overrides: list[str]) -> dict[str, str]:
         raise UserError(f"cannot resolve the output folder: {error}; set hydra.run.dir=DIR to a plain path") from None
 
 
+def output_folder(overrides: list[str], multirun: bool) -> tuple[str, str]:
+    """The key that sets where Hydra writes this run (or sweep), and the folder it names now."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    first_job = sweep_combinations(overrides)[0] if multirun else overrides
+    return key, output_folders(first_job)[key]
+
+
 def expand_home(overrides: list[str]) -> list[str]:
     """The overrides with a leading ~ in a value (or in any value of a sweep) read as the home folder.
 

@@ -41,7 +41,7 @@ def split_arguments(args: list[str]) -> tuple[list[str], list[str]]:
 def launch_main() -> None:
     """``gan-train-ddp --nproc_per_node=N [--nnodes ... --rdzv-endpoint ...] key=value ...``"""
     # Each process imports its own half only: the launcher never builds a model, the workers never parse torchrun's flags.
-    from gan_cli.commands.launch import check_launch, ddp_help, run_workers
+    from gan_cli.commands.launch import check_launch, ddp_help, launched, run_workers
 
     logging.raiseExceptions = False
     flags, overrides = split_arguments(sys.argv[1:])
@@ -49,7 +49,9 @@ def launch_main() -> None:
         print(ddp_help())
         return
     try:
-        sys.exit(run_workers(check_launch(flags, overrides)))
+        with launched(check_launch(flags, overrides)) as launch:
+            code = run_workers(launch)
+        sys.exit(code)
     except UserError as error:
         fail(str(error))
 

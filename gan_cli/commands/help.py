@@ -18,9 +18,10 @@ from gan_cli.ranges import field_ranges
 INTRODUCTION = """\
 gan-train trains a GAN as configured and writes a dated run directory, by default
 outputs/YYYY-MM-DD/HH-MM-SS/, holding checkpoints/ (last.pt, step_XXXXXXX.pt, best.pt), samples/ (a
-sample grid every train.sample_every steps and progress.gif), tb/ (TensorBoard scalars),
-metrics.jsonl (sample scores), plots.png, summary.json and the resolved config in .hydra/. Choose
-one option per group and set any key with key=value; -m sweeps comma-separated values
+sample grid every train.sample_every steps and progress.gif), tb/ (TensorBoard scalars; logger=
+adds scalars.csv, MLflow or W&B), metrics.jsonl (sample scores), plots.png, summary.json and the
+resolved config in .hydra/. Choose one option per group (logger= takes a list:
+logger=[tensorboard,mlflow]) and set any key with key=value; -m sweeps comma-separated values
 (gan-train -m optimizer.lr=1e-4,2e-4). Continue a run with resume=auto or resume=RUN_DIR, and draw
 from a checkpoint with gan-sample ckpt=PATH."""
 
@@ -78,6 +79,9 @@ def describe_keys(node: DictConfig, prefix: str = "") -> list[str]:
     values = OmegaConf.to_container(node, resolve=False, enum_to_str=True)
     lines = []
     for key in node:
+        if not OmegaConf.is_missing(node, key) and isinstance(node[key], DictConfig):  # logger.mlflow.*: each tracker's keys
+            lines.extend(describe_keys(node[key], f"{prefix}{key}."))
+            continue
         value = "..." if OmegaConf.is_missing(node, key) else values[key]
         shown = f"{prefix}{key}={'null' if value is None else value}"
         allowed = f" (allowed: {ranges[key].describe().removeprefix('in ')})" if key in ranges else ""
@@ -85,9 +89,16 @@ def describe_keys(node: DictConfig, prefix: str = "") -> list[str]:
     return lines
 
 
+def chosen_option(node: DictConfig):
+    """A group's option now: its name (the device's type); for the logger group, every tracker turned on."""
+    if "name" in node or "type" in node:
+        return node.get("name", node.get("type"))
+    return ",".join(key for key in node if node[key].get("enabled")) or "none"
+
+
 def train_help(overrides: list[str]) -> str:
     cfg = compose_config(overrides)
-    choices = {group: cfg[group].get("name", cfg[group].get("type")) for group in config_groups()}
+    choices = {group: chosen_option(cfg[group]) for group in config_groups()}
     group_lines = [
         f"  {group:<10} {', '.join(options)}   (now: {getattr(choices[group], 'value', choices[group])})"
         for group, options in config_groups().items()
@@ -107,8 +118,9 @@ def train_help(overrides: list[str]) -> str:
 
 
 SAMPLE_INTRODUCTION = """\
-gan-sample draws images from a checkpoint alone (it carries its resolved config) and prints each path
-it wrote. ckpt= takes a checkpoint file or a run directory, whose checkpoints/last.pt it uses (pass
+gan-sample draws images from a checkpoint alone (it carries its resolved config) and prints the path
+of each figure it wrote, or, where it writes a file per image (individual=true, translation), the
+folder, with a progress bar and a summary line on stderr. ckpt= takes a checkpoint file or a run directory, whose checkpoints/last.pt it uses (pass
 .../checkpoints/best.pt for the best weights). Files go to out=, by default <run dir>/generated/; a
 figure's name says what it shows: grid_seed0.png, grid_seed0_label3.png (one class of a conditional
 model), grid_seed0_raw.png (ema=false: the raw G of a model.ema=true run). individual=true writes one

@@ -4,16 +4,19 @@ torchrun's own launcher and turn what comes back into one line."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import logging
 import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Iterator, NoReturn
 
-from gan_cli.commands.compose import compose_config, output_folders, own_overrides
+from gan_cli.commands.compose import compose_config, own_overrides
 from gan_cli.commands.preflight import check_command_line
+from gan_cli.commands.run_folder import run_folder
 from gan_cli.device.distributed import check_batch_divides
 from gan_cli.device.runtime import resolve_device
 from gan_cli.errors import UserError
@@ -59,7 +62,8 @@ class Launch:
     torchrun: argparse.Namespace
     world_size: int
     local_world_size: int
-    run_dir: str
+    args: list[str]  # gan-train's, as checked (a resume rewrites them)
+    run_dir: str = ""  # once claimed
 
 
 def torchrun_arguments(flags: list[str], overrides: list[str]) -> argparse.Namespace:
@@ -100,10 +104,15 @@ def check_launch(flags: list[str], overrides: list[str]) -> Launch:
     check_batch_divides(cfg.train.batch_size, world_size)
     if cfg.device.sync_bn and resolve_device(cfg.device.type).type != "cuda":
         raise UserError("device.sync_bn=true needs GPUs (PyTorch's SyncBatchNorm runs on CUDA only); drop it on the CPU")
-    run_dir = output_folders(args)["hydra.run.dir"]
-    pinned = [a for a in args if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]  # every rank's, and resume's
-    torchrun.training_script_args = pinned
-    return Launch(torchrun, world_size, local_world_size, run_dir)
+    return Launch(torchrun, world_size, local_world_size, args)
+
+
+@contextlib.contextmanager
+def launched(launch: Launch) -> Iterator[Launch]:
+    """The launch with its run folder claimed (every rank's hydra.run.dir, and resume's), held while it runs."""
+    with run_folder(launch.args, multirun=False) as claimed:
+        launch.torchrun.training_script_args = claimed.args
+        yield dataclasses.replace(launch, args=claimed.args, run_dir=str(claimed.folder))
 
 
 def what_to_resume(run_dir: str) -> str:

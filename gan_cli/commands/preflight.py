@@ -16,7 +16,7 @@ import torch
 from hydra._internal.utils import get_args_parser  # Hydra's parser: the flags stay Hydra's
 from omegaconf import DictConfig, OmegaConf
 
-from gan_cli.commands.compose import check_overrides, expand_home, output_folders, override_key, sweep_combinations
+from gan_cli.commands.compose import check_overrides, expand_home, output_folder, override_key
 from gan_cli.commands.resume_arguments import check_resume, resume_arguments
 from gan_cli.data import TrainingData
 from gan_cli.device.memory_budget import check_fits
@@ -27,6 +27,7 @@ from gan_cli.families import FAMILIES
 from gan_cli.files import probe_writable
 from gan_cli.metrics.quality import check_scorer_inputs
 from gan_cli.training.run import resolve_best_metric
+from gan_cli.training.trackers import check_loggers
 from gan_cli.training.train import build_family, load_dataset
 
 # Weights, their gradients and Adam's two moments: four copies of every parameter.
@@ -51,9 +52,14 @@ def checked_arguments(args: list[str]) -> tuple[list[str], Optional[TrainingData
         args = resume_arguments(args)
         check_resume(args)
         parsed = parse_hydra_arguments(args)
-    if parsed.cfg or parsed.info or parsed.hydra_help or parsed.shell_completion:
-        return args, None  # Hydra prints something and trains nothing
+    if only_prints(parsed):
+        return args, None
     return args, preflight(parsed.overrides, parsed.multirun)
+
+
+def only_prints(parsed: argparse.Namespace) -> bool:
+    """Hydra's flags that print something and train nothing."""
+    return bool(parsed.cfg or parsed.info or parsed.hydra_help or parsed.shell_completion)
 
 
 def parse_hydra_arguments(args: list[str]) -> argparse.Namespace:
@@ -72,6 +78,8 @@ def preflight(overrides: list[str], multirun: bool) -> Optional[TrainingData]:
     """Check a gan-train command line; returns the loaded data for a single run (None for a sweep)."""
     configs = check_overrides(overrides, multirun)
     check_output_folder(overrides, multirun)
+    for cfg in configs:
+        check_loggers(cfg)
     if multirun:
         check_sweep_data(configs)
         return None
@@ -113,9 +121,7 @@ def check_job_data(cfg: DictConfig, dataset: TrainingData) -> None:
 
 def check_output_folder(overrides: list[str], multirun: bool) -> None:
     """The folder Hydra will write must be creatable and writable."""
-    first_job = sweep_combinations(overrides)[0] if multirun else overrides
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    folder = output_folders(first_job)[key]
+    key, folder = output_folder(overrides, multirun)
     try:
         probe_writable(Path(folder))
     except OSError as error:

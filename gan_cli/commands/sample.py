@@ -1,6 +1,6 @@
 """``gan-sample``: images from a checkpoint alone; the checkpoint carries its resolved config.
 
-Modes (``mode=``), each writing into ``out=`` and returning the paths it wrote:
+Modes (``mode=``), each writing into ``out=``; ``sample`` returns what was written (``Sampled``):
 
 * ``grid`` (default): ``n`` samples as grid_seed<seed>.png; with ``individual=true`` instead one file per
   sample, 000000.png ..., and nothing else, so that the folder can go to a FID tool whole.
@@ -22,6 +22,10 @@ the same latents; ``label=K`` gives ``rows`` rows of class K.
 A figure's name says what it shows beyond its mode and seed, so that no variant overwrites another:
 ``_label3`` for one class, ``_raw`` for the raw G of a checkpoint that keeps a moving average
 (grid_seed0_label3_raw.png). ``ckpt=`` takes a checkpoint file or a run directory (its last.pt).
+
+What gan-sample prints on stdout, one path a line, is what a script needs next: the figures it drew, or,
+where it writes a file per image (``individual=true``, translation), the folder alone, since thousands of
+paths help no one; a line on stderr then says how many images went where, with any scores.
 """
 
 from __future__ import annotations
@@ -37,7 +41,13 @@ import torch
 from omegaconf import MISSING, OmegaConf
 
 from gan_cli.commands.output_folder import check_holds_only, check_output_folder, publish, staged, write_failure
-from gan_cli.commands.translate_folder import FolderJob, input_files, resolve_direction, translate_folder
+from gan_cli.commands.translate_folder import (
+    FolderJob,
+    input_files,
+    resolve_direction,
+    translate_folder,
+    translation_summary,
+)
 from gan_cli.config import DeviceType
 from gan_cli.data.image_folder import list_images, load_image_folder
 from gan_cli.data.memory import to_unit_range
@@ -57,6 +67,7 @@ from gan_cli.families.latent import (
     walk,
 )
 from gan_cli.families.translation import TranslationFamily
+from gan_cli.metrics.classifier import Track, untracked
 from gan_cli.ranges import check_ranges, ranged
 from gan_cli.training.artifacts import image_grid, save_individual, save_png, to_pil
 from gan_cli.training.checkpoint import find_checkpoint, load_checkpoint, run_dir_of
@@ -118,13 +129,38 @@ def default_output(ckpt: Path) -> Path:
 
 @dataclass(frozen=True)
 class Figures:
-    """Where a mode writes, and the suffix that names what its figures show."""
+    """Where a mode writes, the suffix that names what its figures show, and what reports a long write."""
 
-    folder: Path
+    folder: Path  # the staging folder inside out=
+    out: Path  # where the files go once all are whole
     suffix: str = ""  # "_label3" for one class, "_raw" for the raw G of an averaged checkpoint
+    track: Track = untracked  # individual=true: the writing of thousands of files
 
     def path(self, stem: str, extension: str = ".png") -> Path:
         return self.folder / f"{stem}{self.suffix}{extension}"
+
+    def save_each(self, images: torch.Tensor, names: list[str], batch_size: int) -> list[Path]:
+        """One PNG per image, named as given, written a batch at a time under the tracker; refused before
+        any is written when out= holds other images that a folder-reading tool would count with them."""
+        check_holds_only(self.out, self.folder, [self.folder / name for name in names])
+        starts = range(0, len(images), batch_size)
+        written: list[Path] = []
+        for start in self.track(starts, len(starts), f"writing {len(images)} images, {batch_size} at a time"):
+            written += save_individual(images[start : start + batch_size], self.folder, names[start : start + batch_size])
+        return written
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """What one call wrote, and the line that sums it up where it wrote a file per image."""
+
+    files: list[Path]  # every file written, at its place in out=
+    folder: Path  # out=
+    summary: Optional[str] = None  # individual=true and translation: how many images, where, any scores
+
+    def listing(self) -> list[Path]:
+        """gan-sample's stdout, one path a line: the figures drawn, or the folder holding a file per image."""
+        return self.files if self.summary is None else [self.folder]
 
 
 def figure_suffix(label: Optional[int | str], raw: bool) -> str:
@@ -212,7 +248,7 @@ def sample_grid(family: Family, cfg: SampleConfig, figures: Figures, label) -> l
         if label != ALL_LABELS:
             nrow = cfg.nrow or nrow
     if cfg.individual:
-        return save_individual(images, figures.folder, names)
+        return figures.save_each(images, names, cfg.batch_size)
     return [save_png(image_grid(images, nrow), figures.path(f"grid_seed{cfg.seed}"))]
 
 
@@ -291,7 +327,7 @@ def sample_reconstruct(family: Family, cfg: SampleConfig, figures: Figures, labe
     pairs = torch.stack([images, recon], dim=1).flatten(0, 1)
     if cfg.individual:
         names = [f"{i:06d}_{kind}.png" for i in range(len(images)) for kind in ("original", "reconstruction")]
-        return save_individual(pairs, figures.folder, names)
+        return figures.save_each(pairs, names, cfg.batch_size)
     pairs_per_row = cfg.nrow or 8
     return [save_png(image_grid(pairs, 2 * pairs_per_row), figures.path("reconstruct"))]
 
@@ -326,6 +362,7 @@ MODES: dict[SampleMode, Callable[..., list[Path]]] = {
     SampleMode.arithmetic: sample_arithmetic,
     SampleMode.reconstruct: sample_reconstruct,
 }
+WRITE_INDIVIDUALLY = (SampleMode.grid, SampleMode.reconstruct)  # the modes that individual=true turns into a file per image
 
 
 def resolve_mode(cfg: SampleConfig, family: Family, model: str) -> SampleMode:
@@ -347,18 +384,28 @@ def resolve_mode(cfg: SampleConfig, family: Family, model: str) -> SampleMode:
     return mode
 
 
-def sample_translate(family: TranslationFamily, cfg: SampleConfig, out: Path, trained_direction: str, report) -> list[Path]:
+def sample_translate(family: TranslationFamily, cfg: SampleConfig, staging: Path, out: Path, trained_direction: str, track: Track) -> Sampled:
     root, files = input_files(cfg.input)
     reverse = resolve_direction(family, trained_direction, cfg.direction)
     target = Path(cfg.target).expanduser() if cfg.target else None
     if target is not None and not target.is_dir():
         raise UserError(f"target={cfg.target} is not a folder; pass target=DIR holding the ground truth, or leave it out")
-    job = FolderJob(root, out, reverse, target, cfg.batch_size)
-    return translate_folder(family, job, files, report)
+    job = FolderJob(root, staging, reverse, target, cfg.batch_size)
+    translated = translate_folder(family, job, files, track)
+    scores = [translated.scores_file] if translated.scores_file else []
+    placed = publish([*translated.images, *scores], staging, out)
+    return Sampled(placed, out, translation_summary(translated, job, out))
 
 
-def sample(cfg: SampleConfig, report: Callable[[str], None] = print) -> list[Path]:
-    """Run the chosen mode; returns the written paths (``report`` gets any figures measured)."""
+def sample_latent(family: Family, cfg: SampleConfig, mode: SampleMode, figures: Figures, label) -> Sampled:
+    written = MODES[mode](family, cfg, figures, label)
+    placed = publish(written, figures.folder, figures.out)
+    per_image = cfg.individual and mode in WRITE_INDIVIDUALLY
+    return Sampled(placed, figures.out, f"wrote {len(placed)} images into {figures.out}" if per_image else None)
+
+
+def sample(cfg: SampleConfig, track: Track = untracked) -> Sampled:
+    """Run the chosen mode; ``track`` reports the long part of the modes that write a file per image."""
     check_sample_config(cfg)
     ckpt = find_checkpoint(cfg.ckpt, "ckpt")
     payload = load_checkpoint(ckpt)
@@ -373,11 +420,7 @@ def sample(cfg: SampleConfig, report: Callable[[str], None] = print) -> list[Pat
         with staged(out) as staging, averaged_generators(family, enabled=averaged):
             if mode is SampleMode.translate:
                 direction = payload["config"]["data"].get("direction", "AtoB")
-                written = sample_translate(family, cfg, staging, direction, report)
-            else:
-                written = MODES[mode](family, cfg, Figures(staging, figure_suffix(label, raw)), label)
-            if cfg.individual:
-                check_holds_only(out, staging, written)
-            return publish(written, staging, out)
+                return sample_translate(family, cfg, staging, out, direction, track)
+            return sample_latent(family, cfg, mode, Figures(staging, out, figure_suffix(label, raw), track), label)
     except OSError as error:
         raise write_failure(out, error) from None

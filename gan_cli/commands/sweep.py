@@ -24,6 +24,7 @@ from hydra.types import RunMode
 from rich.table import Table
 
 from gan_cli.training.progress import output_console
+from gan_cli.training.tracker_base import SweepJob
 
 
 class JobResult(float):
@@ -42,6 +43,14 @@ class JobResult(float):
     def __reduce__(self):
         """Pickled from summary, so a job run in another process (joblib, submitit) returns it whole."""
         return JobResult, (self.summary,)
+
+
+def sweep_job(hydra_cfg) -> Optional[SweepJob]:
+    """The multirun job that Hydra runs now, for the experiment trackers to group a sweep's runs; None
+    for a single run."""
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return SweepJob(str(hydra_cfg.sweep.dir), int(hydra_cfg.job.num), tuple(hydra_cfg.overrides.task))
 
 
 COLUMNS = ("job", "overrides", "status", "fid", "kid", "extractor", "steps", "d_real", "d_fake", "detail")

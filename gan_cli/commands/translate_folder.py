@@ -2,7 +2,8 @@
 
 Each input is read at the checkpoint's size and channels and its output written under ``out`` at the
 same relative path and file name, with the target domain's channels. With ``target=DIR`` holding the
-ground truth under the same relative paths, the run also reports L1, PSNR and SSIM, as training does.
+ground truth under the same relative paths, the run also scores L1, PSNR and SSIM, as training does, and
+writes them to scores.json beside the outputs.
 """
 
 from __future__ import annotations
@@ -10,18 +11,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
-from rich.console import Console
-from rich.progress import track
 
 from gan_cli.config import Direction
 from gan_cli.data.image_folder import list_images
 from gan_cli.data.memory import to_unit_range
-from gan_cli.data.translation_folders import read_translation_image
+from gan_cli.data.translation_folders import read_headers, read_translation_image
 from gan_cli.errors import UserError
 from gan_cli.families.translation import TranslationFamily, fixed_randomness
+from gan_cli.metrics.classifier import Track, untracked
 from gan_cli.metrics.translation import TranslationScores
 from gan_cli.training.artifacts import save_individual
 
@@ -83,17 +83,36 @@ def target_files(job: FolderJob, files: list[Path]) -> list[Path]:
     return [job.target / f.relative_to(job.input) for f in files]
 
 
+def check_channels(files: list[Path], channels: int, size: int, role: str) -> None:
+    """Every header before any image is translated: an unreadable file, or colour where the checkpoint
+    takes grayscale, is then one line before the work starts rather than thousands of images in."""
+    for header in read_headers(files):
+        if header.channels > channels:
+            read_translation_image(header.path, channels, size, role)  # refuses it, in the data layer's words
+
+
+@dataclass(frozen=True)
+class Translated:
+    """What a folder's translation wrote, and its scores against target= when there was one."""
+
+    images: list[Path]
+    scores_file: Optional[Path] = None
+    scores: Optional[dict[str, float]] = None  # l1, psnr, ssim
+
+
 @torch.no_grad()
-def translate_folder(family: TranslationFamily, job: FolderJob, files: list[Path], report: Callable[[str], None]) -> list[Path]:
+def translate_folder(family: TranslationFamily, job: FolderJob, files: list[Path], track: Track = untracked) -> Translated:
     size = family.data.image_size
     in_channels, out_channels = family.data.channels, family.target_channels
     if job.reverse:
         in_channels, out_channels = out_channels, in_channels
     targets = target_files(job, files) if job.target else None
+    check_channels(files, in_channels, size, "input")
+    check_channels(targets or [], out_channels, size, "target")
     scores = TranslationScores()
     written: list[Path] = []
     chunks = range(0, len(files), job.batch_size)
-    for start in track(chunks, description="translating", transient=True, console=Console(stderr=True)):
+    for start in track(chunks, len(chunks), f"translating {len(files)} images, {job.batch_size} at a time"):
         chunk = files[start : start + job.batch_size]
         with fixed_randomness(family.device):
             outputs = family.translate(read_batch(chunk, in_channels, size, "input").to(family.device), job.reverse).cpu()
@@ -101,15 +120,26 @@ def translate_folder(family: TranslationFamily, job: FolderJob, files: list[Path
         written += save_individual(outputs, job.out, names)
         if targets:
             scores.update(outputs, read_batch(targets[start : start + job.batch_size], out_channels, size, "target"))
-    if targets:
-        written.append(write_scores(scores, job, len(files), report))
-    return written
-
-
-def write_scores(scores: TranslationScores, job: FolderJob, count: int, report: Callable[[str], None]) -> Path:
+    if not targets:
+        return Translated(written)
     figures = {key: round(value, 5) for key, value in scores.compute().items()}
+    return Translated(written, write_scores(figures, job, len(files)), figures)
+
+
+def write_scores(figures: dict[str, float], job: FolderJob, count: int) -> Path:
     record = {**figures, "images": count, "input": str(job.input), "target": str(job.target)}
     path = job.out / "scores.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
-    report(f"{count} images against {job.target}: L1 {figures['l1']:.4f}  PSNR {figures['psnr']:.2f} dB  SSIM {figures['ssim']:.4f}")
     return path
+
+
+def translation_summary(translated: Translated, job: FolderJob, out: Path) -> str:
+    """One line for the whole folder: how many, from where, into where, and the scores against target=."""
+    line = f"translated {len(translated.images)} images from {job.input} into {out}"
+    if translated.scores is None:
+        return line
+    figures = translated.scores
+    return (
+        f"{line}; against {job.target}: L1 {figures['l1']:.4f}  PSNR {figures['psnr']:.2f} dB  SSIM {figures['ssim']:.4f} "
+        f"(in {out / 'scores.json'})"
+    )

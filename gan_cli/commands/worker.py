@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from gan_cli.commands.cli import run_with_hydra
-from gan_cli.commands.compose import compose_config, own_overrides, register_all
+from gan_cli.commands.compose import compose_config, output_folders, own_overrides, register_all
 from gan_cli.device.distributed import (
     join_process_group,
     leave_process_group,
@@ -31,7 +31,7 @@ def train_shard(args: list[str]) -> None:
         if shard.is_main:
             run_with_hydra(args, None, shard)
             return
-        run_dir = next(a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir="))
+        run_dir = output_folders(args)["hydra.run.dir"]  # as gan-train-ddp pinned it, quoted or not
         with waiting_for_the_others("training"):  # DDP's own collectives, when rank 0 failed mid-step
             train(cfg, Path(run_dir), Console(quiet=True), shard=shard)
     except TrainingInterrupted as interrupted:

@@ -1,4 +1,4 @@
-"""Feature extractors that need no download, and one that is used only when its file is on disk.
+"""Feature extractors: two that need no download, and Inception, whose weights are downloaded once.
 
 * ``classifier``: a small classifier trained once on the labeled training images (see ``classifier``);
   its 128-d penultimate layer. The standard domain-specific choice on MNIST.
@@ -9,12 +9,15 @@
   weights are regenerated on every use, and their checksum is part of every cache key, so a PyTorch
   whose generator draws differently can never reuse another's statistics.
 * ``inception``: Inception-V3 pool features (2048-d), for FIDs comparable with papers, read from
-  ``eval.inception_weights`` or torch's hub cache; never downloaded.
+  ``eval.inception_weights``, or from torch's hub cache, where the first use downloads torch-fidelity's
+  release of the file and checks its SHA-256 (see ``gan_cli.metrics.download``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -27,12 +30,24 @@ from torch.nn.utils import skip_init
 from gan_cli.errors import UserError
 from gan_cli.metrics.cache import file_checksum
 from gan_cli.metrics.classifier import ARCHITECTURE, CLASSIFIER_SIZE, FEATURES, TrainedClassifier
+from gan_cli.metrics.download import Download, DownloadFailed, fetch
 
 RANDOM_CONV_SIZE = 64  # images are resized to it; large enough for texture, small enough to be quick
 RANDOM_CONV_WIDTHS = (16, 32, 64, 128)
 RANDOM_CONV_SEED = 0
 RANDOM_CONV_ARCHITECTURE = "conv16-32-64-128-gap/v1"
-INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"  # the FID reference weights, as torch-fidelity names them
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # the FID reference weights, as torch-fidelity names them
+INCEPTION_ALIASES = ("pt_inception-2015-12-05-6726825d.pth",)  # pytorch-fid's name for them, taken when already cached
+INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"  # as torch-fidelity fetches it
+# The whole file's SHA-256 (95,628,359 bytes), checked in full. It was not computed from the file here (no
+# network where this was written): it is the value that several unrelated projects pinning these weights
+# record, and it begins with the 6726825d that the file's name carries under torch.hub's convention (a
+# name ends in the first hex digits of its content's SHA-256), all that torch.hub could check; torch-fidelity
+# checks nothing. Were it wrong, every download would stop in one line naming both digests, never pass a
+# wrong file.
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+INCEPTION_URL_VARIABLE = "GAN_CLI_INCEPTION_URL"  # a mirror (or a test's server) instead of torch-fidelity's release
+INCEPTION_SHA256_VARIABLE = "GAN_CLI_INCEPTION_SHA256"  # the digest that mirror's file must have
 INCEPTION_FEATURES = 2048
 INCEPTION_SHAPES = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Mixed_7c.branch_pool.conv.weight": (192, 2048, 1, 1), "fc.weight": (1008, 2048)}
 
@@ -118,16 +133,41 @@ def random_conv_extractor(channels: int) -> FeatureExtractor:
 
 
 def inception_weights_path(configured: Optional[str]) -> Path:
-    """The configured file, else the one in torch's hub cache; a one-line UserError when absent."""
-    hub_file = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    path = Path(configured).expanduser() if configured else hub_file
-    if not path.is_file():
-        where = f"eval.inception_weights={configured} does not exist" if configured else f"no Inception weights at {hub_file}"
+    """The configured file, else the one in torch's hub cache, downloaded there on first use."""
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            raise UserError(
+                f"eval.inception_weights={configured} does not exist; put {INCEPTION_FILE} (from {INCEPTION_URL}) there, "
+                "or leave eval.inception_weights unset to download it into torch's hub cache, "
+                "or use eval.extractor=classifier or random_conv"
+            )
+        return path
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    cached = [folder / name for name in (INCEPTION_FILE, *INCEPTION_ALIASES) if (folder / name).is_file()]
+    return cached[0] if cached else download_inception(folder / INCEPTION_FILE)
+
+
+def inception_source() -> Download:
+    """torch-fidelity's release of the weights, unless the environment names a mirror and its digest."""
+    url = os.environ.get(INCEPTION_URL_VARIABLE) or INCEPTION_URL
+    sha256 = (os.environ.get(INCEPTION_SHA256_VARIABLE) or INCEPTION_SHA256).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise UserError(f"{INCEPTION_SHA256_VARIABLE}={sha256} is not a SHA-256; give its 64 hex digits, or unset it")
+    return Download(url, sha256)
+
+
+def download_inception(destination: Path) -> Path:
+    """Fetch the weights into ``destination``; a failure is one line saying where to put the file instead."""
+    source = inception_source()
+    try:
+        return fetch(source, destination, "downloading the FID Inception weights")
+    except DownloadFailed as failure:
         raise UserError(
-            f"{where}; put {INCEPTION_FILE} (torch-fidelity's FID Inception) there, or set eval.inception_weights=PATH, "
-            "or use eval.extractor=classifier or random_conv; gan-cli never downloads it"
-        )
-    return path
+            f"no Inception weights at {destination}, and downloading them failed: {failure}. Put {INCEPTION_FILE} "
+            f"(from {source.url}) into {destination.parent}, or set eval.inception_weights=PATH, "
+            "or use eval.extractor=classifier or random_conv"
+        ) from None
 
 
 def check_inception_file(path: Path) -> None:

@@ -32,6 +32,7 @@ SAFE_CHANGES = (
     "device.",
     "data.root",
     "data.download",
+    "logger.",  # where scalars go besides the run directory; a tracker turned on later starts its run there
 )
 
 
@@ -79,6 +80,7 @@ def restore_run(run, payload: dict[str, Any]) -> None:
     run.step = payload["step"]
     run.skipped_steps = payload.get("skipped_steps", 0)
     run.best = payload.get("best")
+    run.tracker_ids = dict(payload.get("trackers", {}))
     run.stream.load_state_dict(payload["data"])
     run.family.load_state_dict(payload.get("family_state", {}))
     saved_grid = payload["grid"]["inputs"]

@@ -7,7 +7,7 @@ both and neither imports the other's internals.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -50,6 +50,7 @@ class TrainingRun:
     step: int = 0
     skipped_steps: int = 0
     best: Optional[float] = None  # the best value of train.best_metric so far
+    tracker_ids: dict[str, str] = field(default_factory=dict)  # the experiment trackers' run ids (MLflow's, W&B's), to continue them
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -89,6 +90,7 @@ def checkpoint_payload(run: TrainingRun, metrics: dict[str, float]) -> dict[str,
         "grid": {"inputs": {k: v.cpu() for k, v in run.grid.inputs.items()}, "nrow": run.grid.nrow},
         "metrics": metrics,
         "best": run.best,
+        "trackers": dict(run.tracker_ids),  # plain strings: a resumed run continues the same tracker runs
     }
 
 

@@ -37,6 +37,7 @@ from gan_cli.training.progress import WorkTracker, output_console, say
 from gan_cli.training.resume import check_changes, config_changes, restore_run
 from gan_cli.training.run import TrainingRun, checkpoint_payload, resolve_best_metric
 from gan_cli.training.signals import StopRequests, TrainingInterrupted
+from gan_cli.training.tracker_base import SweepJob
 from gan_cli.training.upkeep import FollowerUpkeep, Upkeep
 
 GRID_SEED = 1234  # the fixed latents for sample grids do not depend on the training seed
@@ -258,11 +259,13 @@ def train(
     console: Optional[Console] = None,
     dataset: Optional[TrainingData] = None,
     shard: Shard = SINGLE_PROCESS,
+    sweep: Optional[SweepJob] = None,
 ) -> dict[str, Any]:
     """Train as configured, writing artifacts into ``run_dir``; returns the run's final figures.
 
     ``dataset`` is the data already loaded from ``cfg.data``, when the caller checked it up front;
-    ``shard`` is this process's place in data-parallel training (rank 0 returns the figures)."""
+    ``shard`` is this process's place in data-parallel training (rank 0 returns the figures and
+    alone tracks the run); ``sweep``, the multirun job this run is, groups a sweep's tracker runs."""
     started = time.perf_counter()
     console = console or output_console()
     saved = load_checkpoint(cfg.resume) if cfg.resume else None
@@ -270,7 +273,7 @@ def train(
     if saved is not None:
         resume_from(run, saved, Path(cfg.resume), console)
     keeper = Upkeep if shard.is_main else FollowerUpkeep  # rank 0 alone writes
-    with StopRequests() as stop, keeper(run, console) as upkeep, contextlib.closing(run.stream):
+    with StopRequests() as stop, keeper(run, console, sweep) as upkeep, contextlib.closing(run.stream):
         upkeep.start(setup_s=time.perf_counter() - started)
         trial = run.compiled  # the first compiled step may fall back to eager
         while run.step < run.total_steps:

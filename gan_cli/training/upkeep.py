@@ -1,4 +1,6 @@
-"""Everything periodic in a run, in one place: scalars, sample grids, checkpoints and progress."""
+"""Everything periodic in a run, in one place: scalars, sample grids, checkpoints and progress.
+
+Scalars and grids go to the experiment trackers that ``logger=`` chose (trackers.py), a step's at once."""
 
 from __future__ import annotations
 
@@ -6,13 +8,10 @@ import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator, Optional
 
 import torch
-from omegaconf import OmegaConf
 from rich.console import Console
-from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams
 
 from gan_cli.errors import UserError
 from gan_cli.families.base import THROUGHPUT, Scalars
@@ -22,9 +21,13 @@ from gan_cli.training.background import BackgroundWriter, has_spare_cores
 from gan_cli.training.compiling import eager
 from gan_cli.training.ema import averaged_generators
 from gan_cli.training.health import HealthMonitor
-from gan_cli.training.plots import read_scalars, write_training_plots
+from gan_cli.training.plots import write_training_plots
 from gan_cli.training.progress import TrainingProgress, say, show_table, summary_table
 from gan_cli.training.run import TrainingRun, checkpoint_write, generate_grid_images, is_finite_network, logged_names
+from gan_cli.training.signals import TrainingInterrupted
+from gan_cli.training.tracker_base import RunStatus, SweepJob, TrackedRun
+from gan_cli.training.tracker_files import quiet_event_writer_errors
+from gan_cli.training.trackers import open_trackers
 
 
 class ScalarMeter:
@@ -51,38 +54,10 @@ class ScalarMeter:
         return means
 
 
-HYPERPARAMETER_SECTIONS = ("model", "data", "optimizer", "loss", "regularizer", "augment", "train", "eval", "device")
-
-ThreadHook = Callable[[threading.ExceptHookArgs], Any]
-
-
-def quiet_event_writer_errors(fallback: ThreadHook) -> ThreadHook:
-    """TensorBoard writes events on its own thread; when a write fails there, the thread's default
-    hook prints a traceback. The writer raises the same error on the main thread at its next call,
-    where it becomes one line, so the thread itself stays quiet."""
-
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if not (issubclass(args.exc_type, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
-            fallback(args)
-
-    return hook
-
-
-def flat_settings(cfg) -> dict[str, Any]:
-    """Every setting of the run's config groups as dotted key: value, in the types HParams takes."""
-    container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    settings = {}
-    for section in HYPERPARAMETER_SECTIONS:
-        for key, value in container[section].items():
-            plain = value if isinstance(value, (bool, int, float, str)) else str(value)
-            settings[f"{section}.{key}"] = plain
-    return settings
-
-
 class Upkeep:
-    """Owns the TensorBoard writer, the progress bar and the background writes; called once per step."""
+    """Owns the experiment trackers, the progress bar and the background writes; called once per step."""
 
-    def __init__(self, run: TrainingRun, console: Console):
+    def __init__(self, run: TrainingRun, console: Console, sweep: Optional[SweepJob] = None):
         self.run = run
         self.console = console
         self.meter = ScalarMeter()
@@ -91,8 +66,10 @@ class Upkeep:
         self.health = HealthMonitor.for_loss(run.cfg.loss.name)
         self.started = time.perf_counter()
         self.first_step = run.step
-        with self.writing("TensorBoard events"):
-            self.writer = SummaryWriter(log_dir=str(run.run_dir / "tb"), purge_step=run.step + 1 if run.step else None)
+        self.trackers = open_trackers(self.tracked_run(sweep), self.writing, console)
+        run.tracker_ids = self.trackers.run_ids  # the checkpoints carry them, so a resumed run continues the trackers' runs
+        self.step_scalars: dict[str, float] = {}  # what this step logs, handed to the trackers at once
+        self.step_grid: Optional[torch.Tensor] = None
         self.progress = TrainingProgress(console, run.total_steps, run.step)
         self.setup_s = 0.0
         self.writes = BackgroundWriter(threaded=has_spare_cores(run.runtime.device))  # grids and checkpoints
@@ -108,8 +85,7 @@ class Upkeep:
         try:
             self.writes.close()  # the queued grids and checkpoints are written whatever stopped the run
             self.settle_writes(wait_for_all=True)
-            with self.writing("TensorBoard events"):
-                self.writer.close()
+            self.trackers.close(ending(exc))
         except UserError:
             if exc is None:  # an earlier failure is the one to report
                 raise
@@ -138,6 +114,12 @@ class Upkeep:
             with self.writing(what):
                 raise error
 
+    def tracked_run(self, sweep: Optional[SweepJob]) -> TrackedRun:
+        run = self.run
+        real_count = len(run.scorer.real) if run.scorer is not None else 0
+        names = logged_names(run.cfg, run.family, real_count)
+        return TrackedRun(run.cfg, run.run_dir, run.step, names, dict(run.tracker_ids), sweep)
+
     @property
     def metrics_file(self) -> Path:
         return self.run.run_dir / "metrics.jsonl"
@@ -146,12 +128,12 @@ class Upkeep:
         """The first writes of a run; ``setup_s`` is how long its start-up took, reported beside the training time."""
         self.setup_s = setup_s
         say(self.console, f"started in {setup_s:.1f} s; training steps {self.run.step + 1} to {self.run.total_steps}")
-        self.log_hyperparameters()
         remove_stale_temporaries(self.run.checkpoint_dir)
         with self.writing("metrics.jsonl"):
             keep_json_lines_until(self.metrics_file, self.run.step)
         if self.run.step == 0:
             self.save_grid()
+            self.hand_to_trackers()
         self.meter = ScalarMeter()  # throughput counts training only, not start-up
 
     def after_step(self, scalars: Scalars) -> None:
@@ -169,6 +151,7 @@ class Upkeep:
             self.save_grid()
         if (run.cfg.eval.every and run.step % run.cfg.eval.every == 0) or last:
             self.evaluate()
+        self.hand_to_trackers()
         if run.step % every.checkpoint_every == 0 or last:
             self.save_checkpoint(periodic=run.step % every.checkpoint_every == 0)
         warnings = tuple(w.name for w in self.health.warnings())
@@ -177,11 +160,14 @@ class Upkeep:
     def log_scalars(self) -> None:
         self.latest = self.meter.take()
         self.health.observe(self.run.step, self.latest)
-        with self.writing("TensorBoard scalars"):
-            for key, value in self.latest.items():
-                self.writer.add_scalar(key, value, self.run.step)
-            for name, optimizer in self.run.optimizers.items():
-                self.writer.add_scalar(f"lr/{name}", optimizer.param_groups[0]["lr"], self.run.step)
+        rates = {f"lr/{name}": optimizer.param_groups[0]["lr"] for name, optimizer in self.run.optimizers.items()}
+        self.step_scalars.update(self.latest | rates)
+
+    def hand_to_trackers(self) -> None:
+        """This step's scalars and grid, to every tracker at once (a CSV row, a W&B step)."""
+        if self.step_scalars or self.step_grid is not None:
+            self.trackers.log_step(self.run.step, self.step_scalars, self.step_grid)
+        self.step_scalars, self.step_grid = {}, None
 
     def save_grid(self) -> None:
         with eager(self.run.family), averaged_generators(self.run.family):
@@ -192,10 +178,11 @@ class Upkeep:
         step, path = self.run.step, self.run.sample_dir / f"step_{self.run.step:07d}.png"
 
         def write() -> None:  # both encode a PNG: the slow part
-            self.writer.add_image("samples", grid, step)
+            self.trackers.write_grid(step, grid)
             save_png(grid, path)
 
         self.writes.submit("a sample grid", write)
+        self.step_grid = grid
 
     def evaluate(self) -> None:
         """Score samples against real images, or a translation family on its held-out pairs; log the
@@ -209,9 +196,7 @@ class Upkeep:
             else:
                 return
         self.health.observe(run.step, self.evaluated)
-        with self.writing("TensorBoard scalars"):
-            for key, value in self.evaluated.items():
-                self.writer.add_scalar(key, value, run.step)
+        self.step_scalars.update(self.evaluated)
         with self.writing("metrics.jsonl"):
             append_json_line({"step": run.step, **self.evaluated, **self.evaluation_record()}, self.metrics_file)
 
@@ -228,19 +213,6 @@ class Upkeep:
             self.settle_writes(wait_for_all=True)
         return self.run.checkpoint_dir / "last.pt"
 
-    def log_hyperparameters(self) -> None:
-        """The run's settings, and the names of the figures it logs, for TensorBoard's HParams
-        dashboard: it shows each run's latest value of every named figure beside its settings, so a
-        sweep's runs compare in one table. A resumed run's events hold them already."""
-        run = self.run
-        if run.step:
-            return
-        real_count = len(run.scorer.real) if run.scorer is not None else 0
-        figures = {name: 0.0 for name in sorted(logged_names(run.cfg, run.family, real_count))}
-        with self.writing("TensorBoard hyperparameters"):
-            for summary in hparams(flat_settings(run.cfg), figures):
-                self.writer.file_writer.add_summary(summary)
-
     def evaluation_record(self) -> dict[str, Any]:
         """Which images the held-out figures come from, so no figure is read without its source."""
         heldout = self.run.heldout
@@ -256,9 +228,9 @@ class Upkeep:
         self.settle_writes(wait_for_all=True)  # the GIF reads every grid back
         with self.writing("the progress GIF"):
             gif = write_gif(sorted(run.sample_dir.glob("step_*.png")), run.sample_dir / "progress.gif")
+        history = self.trackers.history()
         with self.writing("plots.png"):
-            self.writer.flush()
-            plots = write_training_plots(read_scalars(run.run_dir / "tb"), run.run_dir / "plots.png")
+            plots = write_training_plots(history, run.run_dir / "plots.png")
         seconds = time.perf_counter() - self.started
         summary = {
             "model": run.cfg.model.name,
@@ -284,6 +256,8 @@ class Upkeep:
             write_json(summary, run.run_dir / "summary.json")
         self.progress.stop()
         show_table(self.console, summary_table(summary))
+        for line in self.trackers.finish(summary):
+            say(self.console, line)
         return summary
 
 
@@ -291,7 +265,7 @@ class FollowerUpkeep:
     """The upkeep of a rank other than 0 in data-parallel training: rank 0 writes everything, so
     this one writes nothing; it has Upkeep's calls so that the loop reads the same on every rank."""
 
-    def __init__(self, run: TrainingRun, console: Console):
+    def __init__(self, run: TrainingRun, console: Console, sweep: Optional[SweepJob] = None):
         self.run = run
 
     def __enter__(self) -> "FollowerUpkeep":
@@ -311,3 +285,10 @@ class FollowerUpkeep:
 
     def finish(self) -> dict[str, Any]:
         return {}
+
+
+def ending(error: Optional[BaseException]) -> RunStatus:
+    """How the trackers' runs end: a stop by signal can be resumed, any other error failed the run."""
+    if error is None:
+        return RunStatus.finished
+    return RunStatus.stopped if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)) else RunStatus.failed
