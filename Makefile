@@ -28,11 +28,14 @@ demo: setup
 	$(BIN)/gan-train device=cpu
 	@echo "Runs are in outputs/ (newest: $$(ls -td outputs/*/*/ 2>/dev/null | grep -v multirun | head -1))"
 
+# Tests spend most of their time in gan-train subprocesses; up to 4 pytest workers share the cores.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 4 ? n : 4 )))
+
 test: setup
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 test-all: setup
-	$(BIN)/python -m pytest -q -m ''
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m ''
 
 demo-translation: setup
 	$(BIN)/gan-train model=pix2pix data=fashion_edges device=cpu

@@ -49,6 +49,7 @@ TINY_FAMILIES = {
 }
 FAULT_DRIVER = Path(__file__).with_name("fault_driver.py")  # gan-train with one injected fault
 FAKE_MNIST_COUNTS = {"train": 256, "t10k": 64}
+NO_INTERNET_URL = "http://127.0.0.1:9/weights-inception.pth"  # a refused port: no test downloads from the internet
 
 
 def program_path(program: str) -> Path:
@@ -64,6 +65,8 @@ def cli_env(**extra: str) -> dict[str, str]:
     # One torch thread per process: the tiny nets gain nothing from more, and on a busy 2-core machine
     # oversubscribed OpenMP threads make each run several times slower.
     env.update(COLUMNS="200", TERM="dumb", OMP_NUM_THREADS="1")
+    # No test reaches the internet: a download of the Inception weights meets a refused loopback port.
+    env.update(GAN_CLI_INCEPTION_URL=NO_INTERNET_URL, WANDB_MODE="offline")  # nor does W&B, with anyone's API key
     env.update(extra)
     return env
 
@@ -140,6 +143,12 @@ def metrics_cache(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("metrics_cache")
     os.environ["GAN_CLI_CACHE"] = str(folder)
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_internet_downloads() -> None:
+    """In-process code sees the same refused download address as the CLI runs (cli_env)."""
+    os.environ["GAN_CLI_INCEPTION_URL"] = NO_INTERNET_URL
 
 
 @pytest.fixture(scope="session")
