@@ -16,6 +16,7 @@ from gan_cli.data.mnist import load_fashion_mnist
 from gan_cli.data.translation_folders import TranslationSplits
 from gan_cli.errors import UserError
 
+FASHION_MNIST_CLASSES = 10
 PADDED_SIZE = 32  # 28 → 32 by padding, so the usual model size needs no resampling
 # Images per pass: a chunk this small stays in the CPU cache, which makes the many elementwise passes
 # several times faster than one pass over the whole set.
@@ -44,11 +45,13 @@ def edge_map(images: torch.Tensor) -> torch.Tensor:
 def build_fashion_edges(root: str, train_size: int, test_size: int, paired: bool, limit: int = 0) -> TranslationSplits:
     """A = edge maps, B = items. Unpaired, A and B come from disjoint halves of the train split; the test
     split is paired either way, so both families are scored against ground truth."""
-    train_items = pad_to_32(load_fashion_mnist(root, train=True)[0])
-    test_items = pad_to_32(load_fashion_mnist(root, train=False)[0])
+    train_items, train_labels = load_fashion_mnist(root, train=True)
+    test_items, test_labels = load_fashion_mnist(root, train=False)
+    train_items, test_items = pad_to_32(train_items), pad_to_32(test_items)
     if limit > 0:
-        train_items = train_items[:limit]
+        train_items, train_labels = train_items[:limit], train_labels[:limit]
     edge_items, target_items = (train_items, train_items) if paired else disjoint_halves(train_items)
+    edge_labels, target_labels = (train_labels, train_labels) if paired else disjoint_halves(train_labels)
     return TranslationSplits(
         train_a=resize_uint8(edge_map(edge_items), train_size),
         train_b=resize_uint8(target_items, train_size),
@@ -57,6 +60,9 @@ def build_fashion_edges(root: str, train_size: int, test_size: int, paired: bool
         paired=paired,
         test_paired=True,
         eval_split="test",
+        # an edge map carries its item's class, so both domains are labeled
+        labels={"train_a": edge_labels, "train_b": target_labels, "test_a": test_labels, "test_b": test_labels},
+        classes=FASHION_MNIST_CLASSES,
     )
 
 

@@ -8,7 +8,7 @@ independent draws from each domain. The held-out split is never trained on and n
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 
@@ -18,6 +18,7 @@ from gan_cli.data.streaming import ImageTensor, LazyImages, prefetched
 from gan_cli.data.translation_folders import TranslationSplits
 from gan_cli.families.base import Batch, DataInfo, HeldOut
 
+LABEL_ROLES = ("train_input", "train_target", "test_input", "test_target")
 REFERENCE_LOAD, REFERENCE_CROP = 286, 256  # pix2pix/CycleGAN: resize to 286, random-crop 256
 
 
@@ -42,13 +43,19 @@ class TranslationImages:
     flip: bool = True
     workers: int = 2  # streamed sets: processes decoding the files ahead of training
     batch_device: torch.device = torch.device("cpu")  # where batches go
+    labels: Optional[dict[str, torch.Tensor]] = None  # classes of "train_input" ... "test_target" (labeled data only)
+    classes: int = 0
 
     @classmethod
     def from_splits(cls, splits: TranslationSplits, direction: Direction, image_size: int, flip: bool, workers: int = 2):
-        sides = (splits.train_a, splits.train_b, splits.test_a, splits.test_b)
+        names = ("train_a", "train_b", "test_a", "test_b")
         if Direction(direction) is Direction.BtoA:
-            sides = (splits.train_b, splits.train_a, splits.test_b, splits.test_a)
-        return cls(*sides, splits.paired, splits.test_paired, splits.eval_split, image_size, flip, workers)
+            names = ("train_b", "train_a", "test_b", "test_a")
+        sides = [getattr(splits, name) for name in names]
+        labels = None
+        if splits.labels is not None:
+            labels = {role: splits.labels[name] for role, name in zip(LABEL_ROLES, names)}
+        return cls(*sides, splits.paired, splits.test_paired, splits.eval_split, image_size, flip, workers, labels=labels, classes=splits.classes)
 
     @property
     def streamed(self) -> bool:
@@ -69,6 +76,7 @@ class TranslationImages:
             fields=("input", "target"),
             target_channels=self.train_target.shape[1],
             paired=self.paired,
+            num_classes=self.classes,
         )
 
     def to(self, device: torch.device) -> "TranslationImages":
@@ -129,4 +137,11 @@ class TranslationImages:
         """The first ``limit`` held-out images of each side (0: all), in [-1, 1]."""
         first = slice(None, limit or None)
         inputs, targets = (side[first].to(self.batch_device) for side in (self.test_input, self.test_target))
-        return HeldOut(to_unit_range(inputs), to_unit_range(targets), self.test_paired, self.eval_split)
+        labels = (None, None) if self.labels is None else (self.labels["test_input"][first], self.labels["test_target"][first])
+        return HeldOut(to_unit_range(inputs), to_unit_range(targets), self.test_paired, self.eval_split, *labels)
+
+    def labeled_training_images(self, side: str) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """uint8 training images of one domain ("input" or "target") and their classes; None when unlabeled."""
+        if self.labels is None:
+            return None
+        return getattr(self, f"train_{side}"), self.labels[f"train_{side}"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +53,8 @@ class TranslationSplits:
     paired: bool  # train_a[i] and train_b[i] are a pair (then NA == NB)
     test_paired: bool  # test_a[i] and test_b[i] are a pair (then MA == MB)
     eval_split: str  # the split the test_* tensors came from: "test" (or "val" when there is no test split)
+    labels: Optional[dict[str, torch.Tensor]] = None  # int64 class of each image, keyed "train_a" ... "test_b" (labeled data only)
+    classes: int = 0  # how many classes ``labels`` holds; 0 without labels
 
 
 @dataclass(frozen=True)

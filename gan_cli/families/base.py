@@ -47,6 +47,8 @@ class HeldOut:
     target: torch.Tensor
     paired: bool
     split: str  # which split of the data they came from: "test" or "val"
+    input_labels: Optional[torch.Tensor] = None  # the class of each input image, where the data is labeled
+    target_labels: Optional[torch.Tensor] = None  # the class of each target image
 
 
 @dataclass(frozen=True)

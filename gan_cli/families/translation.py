@@ -14,7 +14,14 @@ import torch
 from torch import nn
 
 from gan_cli.families.base import Family, GridSpec, HeldOut
-from gan_cli.metrics.translation import MeanL1, TranslationScores
+from gan_cli.metrics.translation import (
+    INPUT_DOMAIN,
+    MeanL1,
+    SemanticScores,
+    TranslationJudges,
+    TranslationScores,
+    semantic_names,
+)
 
 EVAL_SEED = 4321
 GRID_EXAMPLES_PER_ROW = 4
@@ -80,27 +87,49 @@ class TranslationFamily(Family):
         return torch.stack(columns, dim=1).flatten(0, 1)
 
     @torch.no_grad()
-    def evaluate(self, heldout: HeldOut, batch_size: int) -> dict[str, float]:
-        """L1, PSNR and SSIM against the targets (paired held-out data), and the cycle L1 where the
-        family translates both ways."""
-        scores, cycle_input, cycle_target = TranslationScores(), MeanL1(), MeanL1()
+    def evaluate(self, heldout: HeldOut, batch_size: int, judges: Optional[TranslationJudges] = None) -> dict[str, float]:
+        """L1, PSNR and SSIM against the targets (paired held-out data), the cycle L1 where the family
+        translates both ways, and with ``judges`` the FID and class accuracy of each direction."""
         self.networks.eval()
         try:
             with fixed_randomness(self.device):
-                for start in range(0, len(heldout.input), batch_size):
-                    source = heldout.input[start : start + batch_size].to(self.device)
-                    if heldout.paired:
-                        scores.update(self.translate(source), heldout.target[start : start + batch_size])
-                    if self.has_cycle:
-                        cycle_input.update(self.reconstruct(source), source)
-                for start in range(0, len(heldout.target) if self.has_cycle else 0, batch_size):
-                    target = heldout.target[start : start + batch_size].to(self.device)
-                    cycle_target.update(self.translate(self.translate(target, reverse=True)), target)
+                figures = self.score_forward(heldout, batch_size, judges)
+                if self.has_cycle:
+                    figures |= self.score_reverse(heldout, batch_size, judges)
         finally:
             self.networks.train()
+        return figures
+
+    def score_forward(self, heldout: HeldOut, batch_size: int, judges: Optional[TranslationJudges]) -> dict[str, float]:
+        scores, cycle, semantic = TranslationScores(), MeanL1(), SemanticScores(judges.target) if judges else None
+        for start in range(0, len(heldout.input), batch_size):
+            window = slice(start, start + batch_size)
+            source = heldout.input[window].to(self.device)
+            output = self.translate(source)
+            if heldout.paired:
+                scores.update(output, heldout.target[window])
+            if semantic is not None:
+                semantic.update(output, None if heldout.input_labels is None else heldout.input_labels[window])
+            if self.has_cycle:
+                cycle.update(self.translate(output, reverse=True), source)
         figures = {f"eval/{key}": value for key, value in scores.compute().items()} if heldout.paired else {}
-        if self.has_cycle:
-            figures |= {"eval/cycle_l1_input": cycle_input.compute(), "eval/cycle_l1_target": cycle_target.compute()}
+        if semantic is not None:
+            figures |= {f"eval/{key}": value for key, value in semantic.compute().items()}
+        return figures | ({"eval/cycle_l1_input": cycle.compute()} if self.has_cycle else {})
+
+    def score_reverse(self, heldout: HeldOut, batch_size: int, judges: Optional[TranslationJudges]) -> dict[str, float]:
+        """Target → input, judged in the input domain, and the cycle back to the target."""
+        cycle, semantic = MeanL1(), SemanticScores(judges.input) if judges and judges.input else None
+        for start in range(0, len(heldout.target), batch_size):
+            window = slice(start, start + batch_size)
+            target = heldout.target[window].to(self.device)
+            output = self.translate(target, reverse=True)
+            if semantic is not None:
+                semantic.update(output, None if heldout.target_labels is None else heldout.target_labels[window])
+            cycle.update(self.translate(output), target)
+        figures = {"eval/cycle_l1_target": cycle.compute()}
+        if semantic is not None:
+            figures |= {f"eval/{INPUT_DOMAIN}{key}": value for key, value in semantic.compute().items()}
         return figures
 
     @property
@@ -108,7 +137,8 @@ class TranslationFamily(Family):
         return False
 
     def evaluation_names(self) -> tuple[str, ...]:
-        names = ("eval/l1", "eval/psnr", "eval/ssim")
+        """What ``evaluate`` reports in training, where the judges are built for every run that evaluates."""
+        names = ("eval/l1", "eval/psnr", "eval/ssim") + semantic_names(labeled=self.data.num_classes > 0, both_ways=self.has_cycle)
         return names + ("eval/cycle_l1_input", "eval/cycle_l1_target") if self.has_cycle else names
 
 

@@ -1,15 +1,27 @@
-"""Translation against ground truth: L1, PSNR and SSIM, accumulated over batches.
+"""Translation against ground truth: L1, PSNR and SSIM, accumulated over batches; and what the
+translations mean: class accuracy by the output domain's classifier, and a Fréchet distance to real
+images of that domain in the same features.
 
 Images are compared in [0, 1]. PSNR is computed per image and averaged (the usual report), not from
 the pooled error. The torchmetrics implementations need no downloaded weights; like FID's, they score
 what this process saw and never wait for other processes (rank 0 alone evaluates).
+
+L1, PSNR and SSIM reward blur (a grey average is close to every target); the classifier and the
+Fréchet distance do not, which is why both are reported beside them (pix2pix's FCN-score, in small).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Optional
+
 import torch
 
-from gan_cli.metrics.distribution import THIS_PROCESS_ONLY
+from gan_cli.metrics.distribution import THIS_PROCESS_ONLY, frechet_distance
+from gan_cli.metrics.extractors import FeatureExtractor
+
+FID, CLASS_ACCURACY = "fid", "class_accuracy"
+INPUT_DOMAIN = "input_"  # prefix of the figures of the reverse direction (CycleGAN's target → input)
 
 
 def to_unit_interval(images: torch.Tensor) -> torch.Tensor:
@@ -58,3 +70,78 @@ class MeanL1:
 
     def compute(self) -> float:
         return float(self.metric.compute())
+
+
+@dataclass
+class DomainJudge:
+    """How translations into one domain are judged: an extractor (with a classifier where the domain
+    is labeled) and the features of real held-out images of that domain, the reference for FID."""
+
+    extractor: FeatureExtractor
+    real_features: torch.Tensor  # [N, D], on the CPU
+
+    @property
+    def classifies(self) -> bool:
+        return self.extractor.classify is not None
+
+    def names(self, prefix: str = "") -> tuple[str, ...]:
+        return (f"eval/{prefix}{FID}",) + ((f"eval/{prefix}{CLASS_ACCURACY}",) if self.classifies else ())
+
+    def record(self, prefix: str = "") -> dict[str, Any]:
+        """Which features the figures are in, and against how many real images."""
+        return {
+            f"eval_{prefix}extractor": self.extractor.describe(),
+            f"eval_{prefix}extractor_id": self.extractor.short_id(),
+            f"eval_{prefix}fid_real_images": len(self.real_features),
+        }
+
+
+@dataclass
+class TranslationJudges:
+    """The judge of each direction a family translates: into the target domain, and (CycleGAN) back."""
+
+    target: DomainJudge
+    input: Optional[DomainJudge] = None
+
+    def names(self) -> tuple[str, ...]:
+        return self.target.names() + (self.input.names(INPUT_DOMAIN) if self.input is not None else ())
+
+    def record(self) -> dict[str, Any]:
+        return self.target.record() | (self.input.record(INPUT_DOMAIN) if self.input is not None else {})
+
+
+def semantic_names(labeled: bool, both_ways: bool) -> tuple[str, ...]:
+    """The names ``TranslationJudges.names`` will give, known from the data alone (before any judge is built)."""
+    one_way = (FID, CLASS_ACCURACY) if labeled else (FID,)
+    prefixes = ("", INPUT_DOMAIN) if both_ways else ("",)
+    return tuple(f"eval/{prefix}{name}" for prefix in prefixes for name in one_way)
+
+
+class SemanticScores:
+    """``update(outputs, labels)`` per batch of translations in [-1, 1] (``labels``: the classes of the
+    images they were translated from); ``compute()`` FID against the judge's real images, and the
+    share the classifier puts in the source's class; ``reset()``."""
+
+    def __init__(self, judge: DomainJudge) -> None:
+        self.judge = judge
+        self.reset()
+
+    def reset(self) -> None:
+        self.features: list[torch.Tensor] = []
+        self.correct = 0
+        self.count = 0
+
+    @torch.no_grad()
+    def update(self, outputs: torch.Tensor, labels: Optional[torch.Tensor] = None) -> None:
+        outputs = outputs.detach().float().cpu()
+        self.features.append(self.judge.extractor.features(outputs))
+        if labels is not None and self.judge.classifies:
+            predicted = self.judge.extractor.classify(outputs).argmax(1)
+            self.correct += int((predicted == labels.cpu()).sum())
+            self.count += len(outputs)
+
+    def compute(self) -> dict[str, float]:
+        figures = {FID: frechet_distance(self.judge.real_features, torch.cat(self.features))}
+        if self.count:
+            figures[CLASS_ACCURACY] = self.correct / self.count
+        return figures

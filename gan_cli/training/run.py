@@ -22,6 +22,7 @@ from gan_cli.families import Family
 from gan_cli.families.base import GridSpec, HeldOut, Phase
 from gan_cli.files import atomic_save
 from gan_cli.metrics.quality import QualityScorer, sample_metric_names, scores_samples
+from gan_cli.metrics.translation import TranslationJudges
 from gan_cli.training.background import detached_copy
 from gan_cli.training.checkpoint import FORMAT, capture_rng_state
 
@@ -46,6 +47,7 @@ class TrainingRun:
     scaler: Optional[torch.amp.GradScaler] = None
     heldout: Optional[HeldOut] = None  # held-out images the family is scored on (translation data)
     scorer: Optional[QualityScorer] = None  # scores samples against real images (families with a latent)
+    judges: Optional[TranslationJudges] = None  # FID and class accuracy of translations (with ``heldout``)
     best_metric: Optional[str] = None  # train.best_metric, with "auto" resolved
     step: int = 0
     skipped_steps: int = 0

@@ -26,7 +26,10 @@ from gan_cli.device.shard import SINGLE_PROCESS, Shard
 from gan_cli.errors import UserError, describe_os_error
 from gan_cli.families import FAMILIES, DataInfo, Family, load_families
 from gan_cli.families.base import Phase, Scalars, gradient_norm_name
+from gan_cli.families.translation import TranslationFamily
 from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, scores_samples, too_few_real
+from gan_cli.metrics.semantic import translation_judges
+from gan_cli.metrics.translation import TranslationJudges
 from gan_cli.objectives.augment import augment_inputs, parse_policy
 from gan_cli.objectives.losses import R1Penalty
 from gan_cli.training.checkpoint import load_checkpoint
@@ -118,6 +121,16 @@ def sample_scorer(cfg: DictConfig, dataset: TrainingData, family: Family, consol
     return scorer
 
 
+def translation_judges_for(cfg: DictConfig, dataset: TrainingData, heldout, family: Family, console: Console) -> Optional[TranslationJudges]:
+    """The FID and class-accuracy judges of a translation family's held-out scores (None for other families)."""
+    if not (cfg.eval.enabled and isinstance(family, TranslationFamily) and heldout is not None):
+        return None
+    with console.status("preparing the translation metrics (classifiers trained or read from eval.cache_dir)"):
+        judges = translation_judges(cfg.eval, dataset, heldout, family.has_cycle, WorkTracker(console))
+    say(console, f"judging translations with {judges.target.extractor.describe()}")
+    return judges
+
+
 def build_run(
     cfg: DictConfig,
     run_dir: Path,
@@ -142,6 +155,7 @@ def build_run(
     family.networks.to(device=runtime.device, memory_format=runtime.memory_format)
     stream = BatchStream(dataset.to(runtime.device), cfg.train.batch_size, cfg.train.seed, runtime.memory_format, shard)
     heldout = dataset.heldout(cfg.eval.num_samples)
+    judges = translation_judges_for(cfg, dataset, heldout, family, console) if shard.is_main else None
     grid = family.grid_inputs(cfg.train.num_samples, torch.Generator().manual_seed(GRID_SEED), heldout)
     compile_step = compile_if_wanted(family, cfg.device.compile, runtime.device)
     return TrainingRun(
@@ -159,6 +173,7 @@ def build_run(
         scaler=runtime.grad_scaler(),
         heldout=heldout if cfg.eval.enabled and shard.is_main else None,
         scorer=scorer,
+        judges=judges,
         best_metric=best_metric,
     )
 

@@ -192,7 +192,7 @@ class Upkeep:
             if run.scorer is not None:
                 self.evaluated = run.scorer.score_family(run.family)
             elif run.heldout is not None:
-                self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size)
+                self.evaluated = run.family.evaluate(run.heldout, run.cfg.eval.batch_size, run.judges)
             else:
                 return
         self.health.observe(run.step, self.evaluated)
@@ -220,7 +220,8 @@ class Upkeep:
             return {}
         if self.run.scorer is not None:
             return self.run.scorer.record()
-        return {"eval_split": heldout.split, "eval_images": len(heldout.input), "eval_paired": heldout.paired}
+        judged = {} if self.run.judges is None else self.run.judges.record()
+        return {"eval_split": heldout.split, "eval_images": len(heldout.input), "eval_paired": heldout.paired, **judged}
 
     def finish(self) -> dict[str, Any]:
         """Write the progress GIF, plots.png and summary.json, and print the final table."""
