@@ -251,11 +251,12 @@ def test_each_bad_evaluation_input_is_one_line(case, fake_mnist_root, image_fold
     assert not (tmp_path / "run").exists()
 
 
-def test_fid_is_not_a_metric_of_translation_families(tmp_path):
+def test_kid_is_not_a_metric_of_translation_families(tmp_path):
+    """Translations are judged by FID and class accuracy in the target domain's features, not by KID."""
     paired = write_aligned_folder(tmp_path / "paired", {"train": 8, "val": 2})
     args = [a.format(paired=paired) for a in TINY_FAMILIES["pix2pix"]]
-    result = run_cli("gan-train", *args, *TINY_TRAIN, "train.batch_size=4", "train.best_metric=eval/fid", cwd=tmp_path)
-    assert result.returncode == 2 and "train.best_metric=eval/fid is not a logged scalar" in result.stderr, describe(result)
+    result = run_cli("gan-train", *args, *TINY_TRAIN, "train.batch_size=4", "train.best_metric=eval/kid", cwd=tmp_path)
+    assert result.returncode == 2 and "train.best_metric=eval/kid is not a logged scalar" in result.stderr, describe(result)
 
 
 def test_data_too_small_for_fid_trains_without_scores_and_says_so(image_folder, tmp_path):
