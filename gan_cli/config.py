@@ -93,7 +93,8 @@ class TranslationDataConfig(DataConfig):
     """Image-to-image data: two domains, A and B, paired or not, with a held-out split."""
 
     direction: Direction = Direction.AtoB  # AtoB: A is the input and B the target; BtoA swaps them
-    jitter: bool = True  # training only: resize to 286/256 of the size, random-crop back (the reference's jitter)
+    jitter: bool = True  # training only: random crops shifted up to 1/16 of the size each way
+    jitter_resize: bool = False  # true: the reference's jitter, resizing to 286/256 of the size before the crop (it also rescales and blurs); false: shift only, repeating the border
     flip: bool = True  # training only: random horizontal flip, the same for both sides of a pair
 
 

@@ -95,7 +95,7 @@ BAD = {
     "unreadable image": (["images={broken}", "data=mnist"], "cannot read image"),
     "too few": (["ckpt={ckpt}", "eval.num_samples=20"], "eval.num_samples=20 is too few for FID on classifier features (128-d): it needs at least 129"),
     "translation data": (["images={valid}", "data=paired_folder", "data.path={paired}"], "data=paired_folder is translation data"),
-    "translation checkpoint": (["ckpt={pix2pix}"], "gan-eval scores models that draw from noise"),
+    "translation checkpoint on image data": (["ckpt={pix2pix}", "data=mnist"], "data=mnist is not translation data"),
     "folder without a checkpoint": (["ckpt={empty}"], "no checkpoints/last.pt"),
     "no inception": (["ckpt={ckpt}", "eval.extractor=inception", "eval.inception_weights={tmp}/x.pth"], "put weights-inception-2015-12-05-6726825d.pth"),
 }

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from gan_cli.config import GanLoss, LrSchedule, OptimizerConfig, learning_rates, schedule_factor
-from gan_cli.data.translation import TranslationImages, jitter_load_size
+from gan_cli.data.translation import TranslationImages, jitter_load_size, jitter_shift
 from gan_cli.data.translation_folders import TranslationSplits
 from gan_cli.metrics.translation import TranslationScores
 from gan_cli.objectives.image_pool import ImagePool
@@ -130,6 +130,23 @@ def test_direction_swaps_the_domains_and_info_follows():
 
 def test_jitter_load_size_scales_the_reference_286_over_256():
     assert jitter_load_size(256) == 286 and jitter_load_size(32) == 36
+    assert jitter_shift(256) == 15 and jitter_shift(32) == 2
+
+
+def test_shift_jitter_moves_pairs_together_without_resampling():
+    """Crops of images kept at the model's size reach past the edges, where the border repeats: every
+    pixel of a batch is a pixel of its image, and input and target move alike."""
+    data = tiny_translation(paired=True, load=16, size=16)
+    data.flip, data.shift = False, 3
+    torch.manual_seed(0)
+    batch = data.batch(torch.arange(6))
+    as_uint8 = lambda images: images.add(1).mul(127.5).round().long()  # noqa: E731
+    inputs, targets = as_uint8(batch["input"]), as_uint8(batch["target"])
+    assert torch.equal(targets[:, :1] - 100, inputs)
+    shifts = inputs[:, 0, 0, 0] - torch.arange(6)  # the column the crop starts at, clamped to the image
+    assert shifts.min() >= 0 and shifts.max() <= 3 and len(set(inputs[:, 0, 0, -1].tolist())) > 1
+    rows = inputs[:, 0] - torch.arange(6).view(6, 1, 1)
+    assert rows.min() >= 0 and rows.max() <= 15  # no value outside the image: nothing was interpolated
 
 
 def test_translation_scores_match_their_definitions():

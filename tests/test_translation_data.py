@@ -10,8 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from gan_cli.commands.compose import compose_config
+from gan_cli.data import DataRequest, build_dataset
 from gan_cli.data.fashion_edges import build_fashion_edges, edge_map, pad_to_32
-from gan_cli.data.mnist import load_fashion_mnist
+from gan_cli.data.mnist import load_fashion_mnist, load_mnist
 from gan_cli.data.translation_folders import load_paired_folder, load_unpaired_folder, read_translation_image
 from gan_cli.errors import UserError
 from translation_data import write_ab_folder, write_aligned_folder, write_fake_fashion_mnist, write_unpaired_folder
@@ -366,3 +368,17 @@ def test_fashion_edges_at_other_sizes_and_with_a_limit(fashion_root, paired):
 def test_missing_fashion_mnist_names_the_package(tmp_path):
     expected = ("apt-get install dataset-fashion-mnist", str(tmp_path / "none"))
     assert_one_line_error(lambda: build_fashion_edges(str(tmp_path / "none"), 32, 32, paired=True), expected)
+
+
+# ------------------------------------------------------------------------------------------- mnist edges
+
+
+def test_mnist_edges_pairs_digits_with_their_outlines_and_keeps_their_classes(fake_mnist_root):
+    cfg = compose_config(["model=pix2pix", "data=mnist_edges", f"data.root={fake_mnist_root}", "data.download=false"])
+    data = build_dataset(cfg.data, DataRequest(32, paired=True))
+    digits, labels = load_mnist(fake_mnist_root, train=True, download=False)
+    assert torch.equal(data.train_target, pad_to_32(digits)) and torch.equal(data.train_input, edge_map(pad_to_32(digits)))
+    assert torch.equal(data.labels["train_target"], labels) and data.class_names == tuple("0123456789")
+    assert data.flip is False and data.shift == 0  # a mirrored digit is not a digit; 60,000 pairs need no jitter
+    heldout = data.heldout(0)
+    assert heldout.paired and torch.equal(heldout.input_labels, load_mnist(fake_mnist_root, train=False, download=False)[1])

@@ -1,10 +1,12 @@
-"""``gan-eval``: the sample-quality scores of a checkpoint, or of a folder of images, against real data.
+"""``gan-eval``: the scores of a checkpoint, or of a folder of images, against real data.
 
-``gan-eval ckpt=PATH`` scores ``eval.num_samples`` samples drawn as training scores them, against the
-data the checkpoint was trained on, with the checkpoint's own eval settings: the same figures as its
-``metrics.jsonl``. ``gan-eval images=DIR data=mnist`` scores the images in a folder. Any ``data``,
-``eval`` or ``device`` override of gan-train applies (``data.split=test``, ``eval.num_samples=5000``,
-``eval.extractor=random_conv``, ``device=cuda``).
+``gan-eval ckpt=PATH`` scores a checkpoint as training scores it, with its own data and eval
+settings: the same figures as its ``metrics.jsonl``. A model that draws from noise is scored on
+``eval.num_samples`` samples against the data it was trained on (FID, KID, ...); a translation model
+(pix2pix, CycleGAN) on its held-out translations (L1, PSNR, SSIM, FID and class accuracy in its
+domains' features, cycle L1). ``gan-eval images=DIR data=mnist`` scores the images in a folder. Any
+``data``, ``eval`` or ``device`` override of gan-train applies (``data.split=test``,
+``eval.num_samples=5000``, ``eval.extractor=random_conv``, ``device=cuda``).
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 from omegaconf import DictConfig
 from PIL import Image, UnidentifiedImageError
 from rich.table import Table
 
-from gan_cli.commands.compose import compose_config, hydra_quoted
+from gan_cli.commands.checkpoint_data import evaluation_config, read_dataset, translation_data
 from gan_cli.commands.sample import family_from_checkpoint
-from gan_cli.data import DataRequest, TranslationImages, build_dataset
+from gan_cli.data import DataRequest, TranslationImages
 from gan_cli.data.image_folder import list_images, load_image_folder
 from gan_cli.device.runtime import resolve_device
-from gan_cli.errors import UserError, describe_os_error
+from gan_cli.errors import UserError
+from gan_cli.families.base import Family
+from gan_cli.families.translation import TranslationFamily
 from gan_cli.metrics.quality import (
     QualityScorer,
     RealImages,
@@ -32,6 +37,8 @@ from gan_cli.metrics.quality import (
     generate_samples,
     untracked,
 )
+from gan_cli.metrics.semantic import translation_judges
+from gan_cli.metrics.translation import FID_MIN_IMAGES
 from gan_cli.training.checkpoint import find_checkpoint, load_checkpoint
 from gan_cli.training.ema import averaged_generators, wants_averages
 
@@ -40,7 +47,7 @@ OVERRIDABLE = ("data", "eval", "device")  # the config groups gan-eval takes fro
 
 @dataclass
 class EvalCommand:
-    ckpt: Optional[str] = None  # a checkpoint written by gan-train, or its run directory (for last.pt): score samples drawn from it
+    ckpt: Optional[str] = None  # a checkpoint written by gan-train, or its run directory (for last.pt): score it as its training did
     images: Optional[str] = None  # or a folder of images, e.g. from gan-sample individual=true (with data=... for the real set)
     json: bool = False  # print one JSON object instead of a table
     ema: Optional[bool] = None  # ckpt= trained with model.ema=true: score G's moving average (the default) or, with ema=false, the raw G
@@ -53,7 +60,8 @@ class EvalReport:
     source: str
 
     def as_json(self) -> dict[str, Any]:
-        """Plain keys: fid, kid, kid_std, precision, recall, density, coverage (class_accuracy), and the record."""
+        """Plain keys: fid, kid, kid_std, precision, recall, density, coverage (class_accuracy), or for a
+        translation checkpoint l1, psnr, ssim, fid (class_accuracy, input_*, cycle_l1_*); and the record."""
         plain = {name.removeprefix("eval/"): value for name, value in self.figures.items()}
         return {**plain, **{key.removeprefix("eval_"): value for key, value in self.record.items()}, "source": self.source}
 
@@ -88,39 +96,9 @@ def split_arguments(args: list[str]) -> tuple[list[str], list[str]]:
     return own, overrides
 
 
-def evaluation_config(saved: Optional[dict[str, Any]], overrides: list[str]) -> DictConfig:
-    """gan-train's config under the overrides; for a checkpoint, its own data and eval settings
-    come first, so that its scores match the ones written in training."""
-    chooses_data = any(o.startswith("data=") for o in overrides)
-    inherited = []
-    if saved is not None:
-        given = {o.split("=", 1)[0] for o in overrides}
-        sections = {"eval": saved.get("eval", {})} | ({} if chooses_data else {"data": saved["data"]})
-        inherited = [f"data={saved['data']['name']}"] if not chooses_data else []
-        inherited += [
-            f"{section}.{key}={dump(value)}"
-            for section, values in sections.items()
-            for key, value in values.items()
-            if f"{section}.{key}" not in given and key not in ("name", "cache_dir")  # the cache is this machine's
-        ]
-    return compose_config(inherited + overrides)
-
-
-def dump(value: Any) -> str:
-    """A saved config value as a Hydra override value."""
-    if value is None:
-        return "null"
-    if isinstance(value, str):  # quoted, since a path may start with ~ (Hydra's delete) or hold spaces
-        return hydra_quoted(value)
-    return str(value)
-
-
 def real_images(cfg: DictConfig, size: int) -> RealImages:
     """The configured data at ``size``, as the real set; translation data has no single image set."""
-    try:
-        dataset = build_dataset(cfg.data, DataRequest(size))
-    except OSError as error:
-        raise UserError(f"cannot read the data ({describe_os_error(error)}); check data.path and data.root") from None
+    dataset = read_dataset(cfg.data, DataRequest(size))
     if isinstance(dataset, TranslationImages):
         raise UserError(f"data={cfg.data.name} is translation data; gan-eval scores against a set of images, e.g. data=mnist")
     images, labels = dataset.scoring_images()
@@ -132,17 +110,34 @@ def evaluate_checkpoint(spec: str, overrides: list[str], ema: Optional[bool] = N
     payload = load_checkpoint(ckpt)
     cfg = evaluation_config(payload["config"], overrides)
     family = family_from_checkpoint(payload, resolve_device(cfg.device.type))
-    if family.latent_dim is None:
-        raise UserError(
-            f"model={payload['family']} translates images; gan-eval scores models that draw from noise. Its "
-            "held-out scores are in the run's metrics.jsonl, and gan-sample input=DIR target=DIR scores a folder"
-        )
-    averaged = wants_averages(family, ema)
-    scorer = build_scorer(cfg.eval, real_images(cfg, payload["config"]["model"]["image_size"]), cfg.data, track)
-    with averaged_generators(family, enabled=averaged) as swapped:
-        images, labels = generate_samples(family, scorer.num_samples, scorer.seed, scorer.batch_size)
+    family.networks.to(memory_format=torch.channels_last if cfg.device.channels_last else torch.contiguous_format)  # as training ran them
+    score = score_translations if isinstance(family, TranslationFamily) else score_samples
+    with averaged_generators(family, enabled=wants_averages(family, ema)) as swapped:
+        figures, record = score(family, cfg, track)
     weights = ", moving average" if swapped else ""
-    return EvalReport(scorer.score_images(images, labels), scorer.record(), f"{ckpt} (step {payload['step']}{weights})")
+    return EvalReport(figures, record, f"{ckpt} (step {payload['step']}{weights})")
+
+
+def score_samples(family: Family, cfg: DictConfig, track: Track) -> tuple[dict[str, float], dict[str, Any]]:
+    """``eval.num_samples`` samples drawn with the eval seed, against the data the model learnt from."""
+    scorer = build_scorer(cfg.eval, real_images(cfg, family.model_cfg.image_size), cfg.data, track)
+    images, labels = generate_samples(family, scorer.num_samples, scorer.seed, scorer.batch_size)
+    return scorer.score_images(images, labels), scorer.record()
+
+
+def score_translations(family: TranslationFamily, cfg: DictConfig, track: Track) -> tuple[dict[str, float], dict[str, Any]]:
+    """The first ``eval.num_samples`` held-out images translated and judged as training judges them."""
+    data = translation_data(cfg, family)
+    heldout = data.heldout(cfg.eval.num_samples)
+    fewest = min(len(heldout.input), len(heldout.target))
+    if fewest < FID_MIN_IMAGES:
+        raise UserError(
+            f"FID needs at least {FID_MIN_IMAGES} held-out images of each domain, and the {heldout.split} split gives {fewest}; "
+            "raise eval.num_samples (0: all), or add images to that split"
+        )
+    judges = translation_judges(cfg.eval, data, heldout, family.has_cycle, track)
+    figures = family.evaluate(heldout, cfg.eval.batch_size, judges)
+    return figures, {"eval_split": heldout.split, "eval_images": len(heldout.input), "eval_paired": heldout.paired, **judges.record()}
 
 
 def folder_image_size(folder: Path) -> int:

@@ -14,7 +14,8 @@ Modes (``mode=``), each writing into ``out=``; ``sample`` returns what was writt
   reconstructions.
 * ``translate`` (the default for pix2pix and CycleGAN checkpoints): every image in ``input=DIR``
   translated into ``out=`` under the same relative path; ``target=DIR`` scores the outputs against
-  ground truth; ``direction=`` picks CycleGAN's generator. See ``gan_cli.commands.translate_folder``.
+  ground truth (L1, PSNR, SSIM, FID and, for inputs in class subfolders, class accuracy);
+  ``direction=`` picks CycleGAN's generator. See ``gan_cli.commands.translate_folder``.
 
 For a conditional checkpoint, ``label=all`` in the latent modes gives one row per class, every row with
 the same latents; ``label=K`` gives ``rows`` rows of class K.
@@ -99,7 +100,7 @@ class SampleConfig:
     label: Optional[str] = None  # conditional models: a class index, or "all" (the default) for a row per class
     dim: Optional[int] = ranged(None, low=0, high=4095, example=0)  # walk: the latent coordinate to vary, 0 .. latent size - 1
     input: Optional[str] = None  # reconstruct, translate: a folder of images (searched recursively)
-    target: Optional[str] = None  # translate: ground truth under the same relative paths; prints L1, PSNR, SSIM
+    target: Optional[str] = None  # translate: ground truth under the same relative paths; prints L1, PSNR, SSIM, FID (and class accuracy)
     direction: Optional[str] = None  # translate: AtoB or BtoA; default: the trained direction (CycleGAN can reverse)
     end_seed: Optional[int] = ranged(None, low=0, high=2**32 - 1, example=1)  # interpolate: the seed of the path's end; default seed + 1
     steps: int = ranged(10, low=2, high=1000)  # interpolate and walk: images along the path
@@ -384,14 +385,15 @@ def resolve_mode(cfg: SampleConfig, family: Family, model: str) -> SampleMode:
     return mode
 
 
-def sample_translate(family: TranslationFamily, cfg: SampleConfig, staging: Path, out: Path, trained_direction: str, track: Track) -> Sampled:
+def sample_translate(family: TranslationFamily, cfg: SampleConfig, staging: Path, out: Path, saved: dict[str, Any], track: Track) -> Sampled:
+    """``saved``: the checkpoint's config, whose data the outputs are judged by with target=."""
     root, files = input_files(cfg.input)
-    reverse = resolve_direction(family, trained_direction, cfg.direction)
+    reverse = resolve_direction(family, saved["data"].get("direction", "AtoB"), cfg.direction)
     target = Path(cfg.target).expanduser() if cfg.target else None
     if target is not None and not target.is_dir():
         raise UserError(f"target={cfg.target} is not a folder; pass target=DIR holding the ground truth, or leave it out")
     job = FolderJob(root, staging, reverse, target, cfg.batch_size)
-    translated = translate_folder(family, job, files, track)
+    translated = translate_folder(family, job, files, saved, track)
     scores = [translated.scores_file] if translated.scores_file else []
     placed = publish([*translated.images, *scores], staging, out)
     return Sampled(placed, out, translation_summary(translated, job, out))
@@ -419,8 +421,7 @@ def sample(cfg: SampleConfig, track: Track = untracked) -> Sampled:
     try:
         with staged(out) as staging, averaged_generators(family, enabled=averaged):
             if mode is SampleMode.translate:
-                direction = payload["config"]["data"].get("direction", "AtoB")
-                return sample_translate(family, cfg, staging, out, direction, track)
+                return sample_translate(family, cfg, staging, out, payload["config"], track)
             return sample_latent(family, cfg, mode, Figures(staging, out, figure_suffix(label, raw), track), label)
     except OSError as error:
         raise write_failure(out, error) from None

@@ -8,18 +8,17 @@ from pathlib import Path
 
 import torch
 
-from gan_cli.data.fashion_edges import build_fashion_edges
+from gan_cli.data.fashion_edges import FASHION_CLASSES, build_edge_task, build_fashion_edges
 from gan_cli.data.image_folder import list_image_folder, load_image, load_listed_images
 from gan_cli.data.memory import InMemoryImages, resize_uint8
 from gan_cli.data.mnist import load_fashion_mnist, load_mnist
 from gan_cli.data.registry import DATASETS, DataRequest
 from gan_cli.data.streaming import LazyImages, StreamedImages, streams
-from gan_cli.data.translation import TranslationImages, jitter_load_size
+from gan_cli.data.translation import TranslationImages, jitter_load_size, jitter_shift
 from gan_cli.data.translation_folders import TranslationSplits, load_paired_folder, load_unpaired_folder
 from gan_cli.errors import UserError
 
 DIGITS = tuple(str(d) for d in range(10))
-FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
 
 
 def is_train_split(split: str) -> bool:
@@ -59,15 +58,21 @@ def image_folder(data_cfg, request: DataRequest) -> InMemoryImages | StreamedIma
 
 
 def training_size(data_cfg, image_size: int) -> int:
-    """Training images are kept larger than the model's size when they are random-cropped."""
-    return jitter_load_size(image_size) if data_cfg.jitter else image_size
+    """Training images are kept larger than the model's size when the jitter resizes them first."""
+    return jitter_load_size(image_size) if data_cfg.jitter and data_cfg.jitter_resize else image_size
+
+
+def training_shift(data_cfg, image_size: int) -> int:
+    """How far the shift-only jitter moves a crop past each edge (0 when the jitter resizes or is off)."""
+    return jitter_shift(image_size) if data_cfg.jitter and not data_cfg.jitter_resize else 0
 
 
 def translation_images(splits: TranslationSplits, data_cfg, request: DataRequest) -> TranslationImages:
     """The splits with data.direction applied; pairs stay pairs only for a model that trains on pairs."""
     if not request.paired:
         splits = replace(splits, paired=False)
-    return TranslationImages.from_splits(splits, data_cfg.direction, request.image_size, data_cfg.flip, data_cfg.workers)
+    shift = training_shift(data_cfg, request.image_size)
+    return TranslationImages.from_splits(splits, data_cfg.direction, request.image_size, data_cfg.flip, data_cfg.workers, shift)
 
 
 @DATASETS.register("paired_folder")
@@ -94,4 +99,14 @@ def fashion_edges(data_cfg, request: DataRequest) -> TranslationImages:
     disjoint halves of the train split. The test split stays paired for scoring."""
     size = request.image_size
     splits = build_fashion_edges(data_cfg.root, training_size(data_cfg, size), size, request.paired, data_cfg.limit)
+    return translation_images(splits, data_cfg, request)
+
+
+@DATASETS.register("mnist_edges")
+def mnist_edges(data_cfg, request: DataRequest) -> TranslationImages:
+    """Outlines → MNIST digits, built as fashion_edges is; MNIST loads as for data=mnist."""
+    size, root = request.image_size, Path(data_cfg.root).expanduser()
+    train = load_mnist(root, train=True, download=data_cfg.download)
+    test = load_mnist(root, train=False, download=data_cfg.download)
+    splits = build_edge_task("mnist_edges", train, test, DIGITS, training_size(data_cfg, size), size, request.paired, data_cfg.limit)
     return translation_images(splits, data_cfg, request)

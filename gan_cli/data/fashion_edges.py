@@ -1,4 +1,5 @@
-"""Edge maps → Fashion-MNIST items: the offline stand-in for pix2pix's edges→shoes.
+"""Edge maps → Fashion-MNIST items (the offline stand-in for pix2pix's edges→shoes), and outlines →
+MNIST digits: translation tasks with labels on both sides, so translations can be judged by class.
 
 The edges come from a small Canny-like detector written in torch (blur, Sobel, non-maximum suppression,
 hysteresis), applied to the items themselves, so A is a function of B and paired data is exact.
@@ -16,7 +17,7 @@ from gan_cli.data.mnist import load_fashion_mnist
 from gan_cli.data.translation_folders import TranslationSplits
 from gan_cli.errors import UserError
 
-FASHION_MNIST_CLASSES = 10
+FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
 PADDED_SIZE = 32  # 28 → 32 by padding, so the usual model size needs no resampling
 # Images per pass: a chunk this small stays in the CPU cache, which makes the many elementwise passes
 # several times faster than one pass over the whole set.
@@ -43,15 +44,32 @@ def edge_map(images: torch.Tensor) -> torch.Tensor:
 
 
 def build_fashion_edges(root: str, train_size: int, test_size: int, paired: bool, limit: int = 0) -> TranslationSplits:
-    """A = edge maps, B = items. Unpaired, A and B come from disjoint halves of the train split; the test
-    split is paired either way, so both families are scored against ground truth."""
-    train_items, train_labels = load_fashion_mnist(root, train=True)
-    test_items, test_labels = load_fashion_mnist(root, train=False)
+    """A = edge maps, B = Fashion-MNIST items (see ``build_edge_task``)."""
+    train = load_fashion_mnist(root, train=True)
+    test = load_fashion_mnist(root, train=False)
+    return build_edge_task("fashion_edges", train, test, FASHION_CLASSES, train_size, test_size, paired, limit)
+
+
+def build_edge_task(
+    name: str,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    class_names: tuple[str, ...],
+    train_size: int,
+    test_size: int,
+    paired: bool,
+    limit: int = 0,
+) -> TranslationSplits:
+    """A = edge maps of labeled 28-px items (uint8 images, int64 labels), B = the items, padded to 32 px.
+
+    Unpaired, A and B come from disjoint halves of the train split; the test split is paired either
+    way, so both families are scored against ground truth."""
+    (train_items, train_labels), (test_items, test_labels) = train, test
     train_items, test_items = pad_to_32(train_items), pad_to_32(test_items)
     if limit > 0:
         train_items, train_labels = train_items[:limit], train_labels[:limit]
-    edge_items, target_items = (train_items, train_items) if paired else disjoint_halves(train_items)
-    edge_labels, target_labels = (train_labels, train_labels) if paired else disjoint_halves(train_labels)
+    edge_items, target_items = (train_items, train_items) if paired else disjoint_halves(train_items, name)
+    edge_labels, target_labels = (train_labels, train_labels) if paired else disjoint_halves(train_labels, name)
     return TranslationSplits(
         train_a=resize_uint8(edge_map(edge_items), train_size),
         train_b=resize_uint8(target_items, train_size),
@@ -62,7 +80,8 @@ def build_fashion_edges(root: str, train_size: int, test_size: int, paired: bool
         eval_split="test",
         # an edge map carries its item's class, so both domains are labeled
         labels={"train_a": edge_labels, "train_b": target_labels, "test_a": test_labels, "test_b": test_labels},
-        classes=FASHION_MNIST_CLASSES,
+        classes=len(class_names),
+        class_names=class_names,
     )
 
 
@@ -72,11 +91,11 @@ def pad_to_32(items: torch.Tensor) -> torch.Tensor:
     return F.pad(items, (margin, margin, margin, margin), value=0)
 
 
-def disjoint_halves(items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def disjoint_halves(items: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     middle = len(items) // 2
     if middle == 0:
         raise UserError(
-            f"data=fashion_edges unpaired needs at least 2 training items to split into edges and items, "
+            f"data={name} unpaired needs at least 2 training items to split into edges and items, "
             f"got {len(items)}; raise data.limit (0 keeps all)"
         )
     return items[:middle], items[middle:]

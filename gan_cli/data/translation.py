@@ -27,6 +27,11 @@ def jitter_load_size(image_size: int) -> int:
     return round(image_size * REFERENCE_LOAD / REFERENCE_CROP)
 
 
+def jitter_shift(image_size: int) -> int:
+    """How far the shift-only jitter moves a crop each way: the reference's margin, without resampling."""
+    return (jitter_load_size(image_size) - image_size) // 2
+
+
 @dataclass
 class TranslationImages:
     """uint8 [N, C, L, L] training images of both domains (L >= image_size for the crop jitter) and
@@ -45,9 +50,11 @@ class TranslationImages:
     batch_device: torch.device = torch.device("cpu")  # where batches go
     labels: Optional[dict[str, torch.Tensor]] = None  # classes of "train_input" ... "test_target" (labeled data only)
     classes: int = 0
+    shift: int = 0  # training only: crops reach this far past each edge, repeating the border (shift jitter)
+    class_names: tuple[str, ...] = ()  # where the data names its classes (class subfolders)
 
     @classmethod
-    def from_splits(cls, splits: TranslationSplits, direction: Direction, image_size: int, flip: bool, workers: int = 2):
+    def from_splits(cls, splits: TranslationSplits, direction: Direction, image_size: int, flip: bool, workers: int = 2, shift: int = 0):
         names = ("train_a", "train_b", "test_a", "test_b")
         if Direction(direction) is Direction.BtoA:
             names = ("train_b", "train_a", "test_b", "test_a")
@@ -55,7 +62,10 @@ class TranslationImages:
         labels = None
         if splits.labels is not None:
             labels = {role: splits.labels[name] for role, name in zip(LABEL_ROLES, names)}
-        return cls(*sides, splits.paired, splits.test_paired, splits.eval_split, image_size, flip, workers, labels=labels, classes=splits.classes)
+        return cls(
+            *sides, splits.paired, splits.test_paired, splits.eval_split, image_size, flip, workers,
+            labels=labels, classes=splits.classes, class_names=splits.class_names, shift=shift,
+        )
 
     @property
     def streamed(self) -> bool:
@@ -118,16 +128,18 @@ class TranslationImages:
     def draw_crops(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Top and left offsets of each crop and whether to flip it, from the global torch RNG (which
         a checkpoint saves, so a resumed run draws the same crops)."""
-        spare = self.train_input.shape[-1] - self.image_size
+        spare = self.train_input.shape[-1] + 2 * self.shift - self.image_size
         top, left = torch.randint(0, spare + 1, (2, count))
         flips = torch.rand(count) < 0.5 if self.flip else torch.zeros(count, dtype=torch.bool)
         return top, left, flips
 
     def crop_and_flip(self, images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        """A size×size window of each image at its own offset, mirrored where ``flips`` says."""
-        span = torch.arange(self.image_size)
-        rows = (top[:, None] + span).to(images.device)  # [B, S]
-        cols = (left[:, None] + span).to(images.device)
+        """A size×size window of each image at its own offset, mirrored where ``flips`` says; a window
+        reaching past an edge (``shift``) repeats the border pixels."""
+        span = torch.arange(self.image_size) - self.shift
+        last = images.shape[-1] - 1
+        rows = (top[:, None] + span).clamp(0, last).to(images.device)  # [B, S]
+        cols = (left[:, None] + span).clamp(0, last).to(images.device)
         cols = torch.where(flips.to(images.device)[:, None], cols.flip(1), cols)
         batch = torch.arange(len(images), device=images.device)[:, None, None]
         # Advanced indexing puts the indexed dimensions first: [B, S, S, C] → [B, C, S, S].
@@ -140,8 +152,9 @@ class TranslationImages:
         labels = (None, None) if self.labels is None else (self.labels["test_input"][first], self.labels["test_target"][first])
         return HeldOut(to_unit_range(inputs), to_unit_range(targets), self.test_paired, self.eval_split, *labels)
 
-    def labeled_training_images(self, side: str) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-        """uint8 training images of one domain ("input" or "target") and their classes; None when unlabeled."""
+    def labeled_training_images(self, side: str) -> Optional[tuple[ImageTensor, torch.Tensor]]:
+        """uint8 training images of one domain ("input" or "target"), in memory or streamed, and their
+        classes; None when unlabeled."""
         if self.labels is None:
             return None
         return getattr(self, f"train_{side}"), self.labels[f"train_{side}"]

@@ -3,13 +3,14 @@
 Paired (pix2pix): DIR/train/, DIR/test/ (or DIR/val/) holding images with A and B side by side, as the
 reference's aligned datasets ship; or DIR/A/<split>/ + DIR/B/<split>/ matched by file name. Unpaired
 (CycleGAN): DIR/trainA, DIR/trainB, DIR/testA, DIR/testB. Every image is resized straight to a square,
-as the reference's ``Resize([size, size])`` does. Each layout problem is one UserError that names the
-file or folder at fault and the layout expected.
+as the reference's ``Resize([size, size])`` does. Images in class subfolders (DIR/B/train/<class>/x.png),
+the same classes in every split and domain, carry their class, as ImageFolder's do. Each layout problem
+is one UserError that names the file or folder at fault and the layout expected.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
@@ -29,6 +30,7 @@ from gan_cli.errors import UserError
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 HELD_OUT_SPLITS = ("test", "val")
 UNPAIRED_FOLDERS = ("trainA", "trainB", "testA", "testB")
+SET_ROLES = ("train_a", "train_b", "test_a", "test_b")  # TranslationSplits' four sets, in UNPAIRED_FOLDERS' order
 
 # The layouts that the one-line errors show after "expected".
 PAIRED_LAYOUTS = (
@@ -39,6 +41,7 @@ ALIGNED_LAYOUT = (
 )
 AB_LAYOUT = "DIR/A/train/ + DIR/B/train/ and DIR/A/test/ + DIR/B/test/ (or val/ for test), pairs matched by file name"
 UNPAIRED_LAYOUT = "DIR/trainA/, DIR/trainB/, DIR/testA/ and DIR/testB/, each holding images of one domain"
+CLASS_FIX = "put the images of every split and domain in the same class subfolders (<split>/<class>/x.png), or all directly in their split folders"
 
 
 @dataclass
@@ -55,6 +58,7 @@ class TranslationSplits:
     eval_split: str  # the split the test_* tensors came from: "test" (or "val" when there is no test split)
     labels: Optional[dict[str, torch.Tensor]] = None  # int64 class of each image, keyed "train_a" ... "test_b" (labeled data only)
     classes: int = 0  # how many classes ``labels`` holds; 0 without labels
+    class_names: tuple[str, ...] = ()  # the name of each class, where the data names them (class subfolders)
 
 
 @dataclass(frozen=True)
@@ -119,12 +123,15 @@ def load_unpaired_folder(
 ) -> TranslationSplits:
     """Each domain from its own folders; the test images are pairs only when testA and testB share file names."""
     root = existing_folder(path, "unpaired_folder", UNPAIRED_LAYOUT)
-    files = unpaired_files(root, min_train, limit)
+    files = unpaired_files(root)
+    names = split_classes({root / name: files[name] for name in UNPAIRED_FOLDERS}, "unpaired_folder")
+    for name in ("trainA", "trainB"):
+        files[name] = limited(files[name], limit, min_train, "unpaired_folder", root / name, "images")
     files["testA"], files["testB"], test_paired = in_pair_order(root, files["testA"], files["testB"])
     channels = {domain: unpaired_domain_channels(root, files, domain) for domain in ("A", "B")}
     count = max(len(files["trainA"]), len(files["trainB"]))
     store = ImageStore.for_training(count, channels["A"] + channels["B"], train_size, memory_budget)
-    return TranslationSplits(
+    splits = TranslationSplits(
         train_a=store.squares(files["trainA"], channels["A"], train_size),
         train_b=store.squares(files["trainB"], channels["B"], train_size),
         test_a=store.squares(files["testA"], channels["A"], test_size),
@@ -133,6 +140,8 @@ def load_unpaired_folder(
         test_paired=test_paired,
         eval_split="test",
     )
+    kept = {role: (root / name, files[name]) for role, name in zip(SET_ROLES, UNPAIRED_FOLDERS)}
+    return with_classes(splits, names, kept)
 
 
 def read_translation_image(path: Path, channels: int, size: int, role: str) -> torch.Tensor:
@@ -160,8 +169,8 @@ def load_aligned_folder(root: Path, train_size: int, test_size: int, min_train: 
         raise UserError(f"paired_folder: no test or val split in {root} beside train/; expected {ALIGNED_LAYOUT}")
     all_train_files = images_in(root / "train", "paired_folder", ALIGNED_LAYOUT)
     test_files = images_in(root / eval_split, "paired_folder", ALIGNED_LAYOUT)
-    train_files = first(all_train_files, limit)
-    check_enough(len(train_files), len(all_train_files), min_train, "paired_folder", root / "train", "pairs")
+    names = split_classes({root / "train": all_train_files, root / eval_split: test_files}, "paired_folder")
+    train_files = limited(all_train_files, limit, min_train, "paired_folder", root / "train", "pairs")
     headers = read_headers(train_files + test_files)
     for header in headers:
         check_even_width(header)
@@ -169,7 +178,9 @@ def load_aligned_folder(root: Path, train_size: int, test_size: int, min_train: 
     store = ImageStore.for_training(len(train_files), 2 * channels, train_size, memory_budget)
     train_a, train_b = store.aligned(train_files, channels, train_size)
     test_a, test_b = store.aligned(test_files, channels, test_size)
-    return TranslationSplits(train_a, train_b, test_a, test_b, paired=True, test_paired=True, eval_split=eval_split)
+    splits = TranslationSplits(train_a, train_b, test_a, test_b, paired=True, test_paired=True, eval_split=eval_split)
+    train, test = (root / "train", train_files), (root / eval_split, test_files)
+    return with_classes(splits, names, dict(zip(SET_ROLES, (train, train, test, test))))
 
 
 def load_ab_folder(root: Path, train_size: int, test_size: int, min_train: int, limit: int, memory_budget: float) -> TranslationSplits:
@@ -179,23 +190,35 @@ def load_ab_folder(root: Path, train_size: int, test_size: int, min_train: int, 
         raise UserError(f"paired_folder: no test or val split in {root / 'A'} or {root / 'B'}; expected {AB_LAYOUT}")
     all_train_pairs = matched_pairs(root, "train")
     test_pairs = matched_pairs(root, eval_split)
-    train_pairs = first(all_train_pairs, limit)
-    check_enough(len(train_pairs), len(all_train_pairs), min_train, "paired_folder", root / "A" / "train", "pairs")
+    names = split_classes(dict(ab_sets(root, all_train_pairs, eval_split, test_pairs).values()), "paired_folder")
+    train_pairs = limited(all_train_pairs, limit, min_train, "paired_folder", root / "A" / "train", "pairs")
     header_pairs = [(read_header(a), read_header(b)) for a, b in train_pairs + test_pairs]
     for header_a, header_b in header_pairs:
         check_same_size(header_a, header_b)
     channels_a = domain_channels([a for a, _ in header_pairs], "paired_folder", f"domain A ({root / 'A'})")
     channels_b = domain_channels([b for _, b in header_pairs], "paired_folder", f"domain B ({root / 'B'})")
     store = ImageStore.for_training(len(train_pairs), channels_a + channels_b, train_size, memory_budget)
-    return TranslationSplits(
-        train_a=store.squares([a for a, _ in train_pairs], channels_a, train_size),
-        train_b=store.squares([b for _, b in train_pairs], channels_b, train_size),
-        test_a=store.squares([a for a, _ in test_pairs], channels_a, test_size),
-        test_b=store.squares([b for _, b in test_pairs], channels_b, test_size),
+    kept = ab_sets(root, train_pairs, eval_split, test_pairs)
+    splits = TranslationSplits(
+        train_a=store.squares(kept["train_a"][1], channels_a, train_size),
+        train_b=store.squares(kept["train_b"][1], channels_b, train_size),
+        test_a=store.squares(kept["test_a"][1], channels_a, test_size),
+        test_b=store.squares(kept["test_b"][1], channels_b, test_size),
         paired=True,
         test_paired=True,
         eval_split=eval_split,
     )
+    return with_classes(splits, names, kept)
+
+
+def ab_sets(root: Path, train_pairs: list, eval_split: str, test_pairs: list) -> dict[str, tuple[Path, list[Path]]]:
+    """The A files and the B files of the training and the held-out pairs, each with its folder, keyed
+    as TranslationSplits' sets ("train_a" ... "test_b")."""
+    return {
+        f"{role}_{side.lower()}": (root / side / split, [pair[index] for pair in pairs])
+        for role, split, pairs in (("train", "train", train_pairs), ("test", eval_split, test_pairs))
+        for index, side in enumerate("AB")
+    }
 
 
 def matched_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
@@ -238,6 +261,13 @@ def images_in(folder: Path, dataset: str, layout: str) -> list[Path]:
 
 def first(items: list, limit: int) -> list:
     return items[:limit] if limit > 0 else items
+
+
+def limited(items: list, limit: int, min_train: int, dataset: str, folder: Path, what: str) -> list:
+    """The first data.limit training examples, refused when they are fewer than a batch."""
+    kept = first(items, limit)
+    check_enough(len(kept), len(items), min_train, dataset, folder, what)
+    return kept
 
 
 def check_enough(count: int, available: int, min_train: int, dataset: str, folder: Path, what: str) -> None:
@@ -308,17 +338,12 @@ def check_partners(keyed: dict[str, Path], other: dict[str, Path], other_folder:
     )
 
 
-def unpaired_files(root: Path, min_train: int, limit: int) -> dict[str, list[Path]]:
-    """The image files of trainA, trainB, testA and testB, the training ones cut to data.limit."""
+def unpaired_files(root: Path) -> dict[str, list[Path]]:
+    """The image files of trainA, trainB, testA and testB."""
     missing = [f"{name}/" for name in UNPAIRED_FOLDERS if not (root / name).is_dir()]
     if missing:
         raise UserError(f"unpaired_folder: {root} has no {', '.join(missing)}; expected {UNPAIRED_LAYOUT}")
-    files = {name: images_in(root / name, "unpaired_folder", UNPAIRED_LAYOUT) for name in UNPAIRED_FOLDERS}
-    for name in ("trainA", "trainB"):
-        available = len(files[name])
-        files[name] = first(files[name], limit)
-        check_enough(len(files[name]), available, min_train, "unpaired_folder", root / name, "images")
-    return files
+    return {name: images_in(root / name, "unpaired_folder", UNPAIRED_LAYOUT) for name in UNPAIRED_FOLDERS}
 
 
 def unpaired_domain_channels(root: Path, files: dict[str, list[Path]], domain: str) -> int:
@@ -336,6 +361,57 @@ def in_pair_order(root: Path, files_a: list[Path], files_b: list[Path]) -> tuple
         return files_a, files_b, False
     names = sorted(keyed_a)
     return [keyed_a[name] for name in names], [keyed_b[name] for name in names], True
+
+
+# ---------------------------------------------------------------------------------------------- classes
+
+
+def class_of(folder: Path, path: Path) -> Optional[str]:
+    """The subfolder of ``folder`` that ``path`` sits in, its class; None for a file directly in ``folder``."""
+    parts = path.relative_to(folder).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def folder_classes(folder: Path, files: Sequence[Path], dataset: str) -> Optional[set[str]]:
+    """The class subfolders that hold ``files``; None when every file sits directly in ``folder``."""
+    classes = [class_of(folder, path) for path in files]
+    named = next((name for name in classes if name is not None), None)
+    if named is None:
+        return None
+    loose = next((path for path, name in zip(files, classes) if name is None), None)
+    if loose is not None:
+        raise UserError(f"{dataset}: {loose} sits directly in {folder}, beside class subfolders such as {named}/; {CLASS_FIX}")
+    return set(classes)
+
+
+def split_classes(sets: dict[Path, Sequence[Path]], dataset: str) -> tuple[str, ...]:
+    """The class names, sorted, that the subfolders of every folder of ``sets`` agree on; () when every
+    image sits directly in its folder. A folder with class subfolders beside one without, or a class
+    that one folder has and another lacks, is one line."""
+    found = {folder: folder_classes(folder, files, dataset) for folder, files in sets.items()}
+    labeled = {folder: names for folder, names in found.items() if names is not None}
+    if not labeled:
+        return ()
+    reference, reference_names = next(iter(labeled.items()))
+    unlabeled = next((folder for folder, names in found.items() if names is None), None)
+    if unlabeled is not None:
+        raise UserError(f"{dataset}: the images of {unlabeled} sit directly in it, but {reference} has class subfolders; {CLASS_FIX}")
+    for folder, names in labeled.items():
+        differing = sorted(names ^ reference_names)
+        if differing:
+            holder, other = (folder, reference) if differing[0] in names else (reference, folder)
+            raise UserError(f"{dataset}: class {differing[0]} has a subfolder in {holder} but none in {other}; {CLASS_FIX}")
+    return tuple(sorted(reference_names))
+
+
+def with_classes(splits: TranslationSplits, names: tuple[str, ...], kept: dict[str, tuple[Path, Sequence[Path]]]) -> TranslationSplits:
+    """``splits`` with the class of every image it kept (``kept``: each set's folder and files, keyed
+    "train_a" ... "test_b"), where the images sit in class subfolders ``names``."""
+    if not names:
+        return splits
+    index = {name: i for i, name in enumerate(names)}
+    labels = {role: torch.tensor([index[class_of(folder, path)] for path in files], dtype=torch.long) for role, (folder, files) in kept.items()}
+    return replace(splits, labels=labels, classes=len(names), class_names=names)
 
 
 # ------------------------------------------------------------------------------------------ image files

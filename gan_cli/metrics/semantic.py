@@ -13,12 +13,15 @@ import torch
 
 from gan_cli.config import Extractor
 from gan_cli.data.memory import resize_uint8
+from gan_cli.data.streaming import ImageTensor, LazyImages
 from gan_cli.data.translation import TranslationImages
 from gan_cli.families.base import HeldOut
 from gan_cli.metrics.classifier import CLASSIFIER_SIZE, Track, untracked
 from gan_cli.metrics.extractors import FeatureExtractor
 from gan_cli.metrics.quality import RealImages, build_extractor, extract
 from gan_cli.metrics.translation import DomainJudge, TranslationJudges
+
+STREAMED_CHUNK = 256  # streamed training images decoded at once for the classifier, then shrunk to its size
 
 
 def translation_judges(eval_cfg, data: TranslationImages, heldout: HeldOut, both_ways: bool, track: Track = untracked) -> TranslationJudges:
@@ -35,13 +38,26 @@ def domain_judge(data: TranslationImages, side: str, real: torch.Tensor, cache_d
     return DomainJudge(extractor, extract(extractor, real.cpu(), batch_size))
 
 
-def domain_extractor(data: TranslationImages, side: str, channels: int, cache_dir: Path, track: Track) -> FeatureExtractor:
+def domain_extractor(data: TranslationImages, side: str, channels: int, cache_dir: Path, track: Track = untracked) -> FeatureExtractor:
+    """The classifier of one domain ("input" or "target") where its training images are labeled, else random_conv."""
     labeled = data.labeled_training_images(side)
     if labeled is None:
         return build_extractor(Extractor.random_conv, unlabeled(channels), cache_dir, None, track)
     images, labels = labeled
-    training = RealImages(resize_uint8(images.cpu(), CLASSIFIER_SIZE), labels.cpu(), data.classes, f"the {side} domain's training images")
+    small = classifier_sized(images, side, track)
+    training = RealImages(small, labels.cpu(), data.classes, f"the {side} domain's training images")
     return build_extractor(Extractor.classifier, training, cache_dir, None, track)
+
+
+def classifier_sized(images: ImageTensor, side: str, track: Track) -> torch.Tensor:
+    """uint8 images at the classifier's size, on the CPU. A streamed set is decoded a chunk at a time,
+    each chunk shrunk as it comes: the very images of the same set held in memory, so the classifier
+    (and every figure) is the same on both paths."""
+    if not isinstance(images, LazyImages):
+        return resize_uint8(images.cpu(), CLASSIFIER_SIZE)
+    chunks = torch.arange(len(images)).split(STREAMED_CHUNK)
+    description = f"reading the {side} domain's training images for its classifier"
+    return torch.cat([resize_uint8(images[chunk], CLASSIFIER_SIZE) for chunk in track(chunks, len(chunks), description)])
 
 
 def unlabeled(channels: int) -> RealImages:

@@ -21,6 +21,7 @@ from gan_cli.metrics.distribution import THIS_PROCESS_ONLY, frechet_distance
 from gan_cli.metrics.extractors import FeatureExtractor
 
 FID, CLASS_ACCURACY = "fid", "class_accuracy"
+FID_MIN_IMAGES = 2  # FID fits a covariance to each set, which needs two images at the least
 INPUT_DOMAIN = "input_"  # prefix of the figures of the reverse direction (CycleGAN's target → input)
 
 
@@ -78,7 +79,7 @@ class DomainJudge:
     is labeled) and the features of real held-out images of that domain, the reference for FID."""
 
     extractor: FeatureExtractor
-    real_features: torch.Tensor  # [N, D], on the CPU
+    real_features: Optional[torch.Tensor] = None  # [N, D], on the CPU; None: given batch by batch (SemanticScores.update_real)
 
     @property
     def classifies(self) -> bool:
@@ -89,11 +90,8 @@ class DomainJudge:
 
     def record(self, prefix: str = "") -> dict[str, Any]:
         """Which features the figures are in, and against how many real images."""
-        return {
-            f"eval_{prefix}extractor": self.extractor.describe(),
-            f"eval_{prefix}extractor_id": self.extractor.short_id(),
-            f"eval_{prefix}fid_real_images": len(self.real_features),
-        }
+        described = {f"eval_{prefix}extractor": self.extractor.describe(), f"eval_{prefix}extractor_id": self.extractor.short_id()}
+        return described | ({} if self.real_features is None else {f"eval_{prefix}fid_real_images": len(self.real_features)})
 
 
 @dataclass
@@ -120,10 +118,12 @@ def semantic_names(labeled: bool, both_ways: bool) -> tuple[str, ...]:
 class SemanticScores:
     """``update(outputs, labels)`` per batch of translations in [-1, 1] (``labels``: the classes of the
     images they were translated from); ``compute()`` FID against the judge's real images, and the
-    share the classifier puts in the source's class; ``reset()``."""
+    share the classifier puts in the source's class; ``reset()``. A judge without real features takes
+    the real images batch by batch, ``update_real(images)`` (gan-sample's target=), kept over resets."""
 
     def __init__(self, judge: DomainJudge) -> None:
         self.judge = judge
+        self.real: list[torch.Tensor] = []
         self.reset()
 
     def reset(self) -> None:
@@ -140,8 +140,16 @@ class SemanticScores:
             self.correct += int((predicted == labels.cpu()).sum())
             self.count += len(outputs)
 
+    @torch.no_grad()
+    def update_real(self, images: torch.Tensor) -> None:
+        self.real.append(self.judge.extractor.features(images.detach().float().cpu()))
+
+    def real_features(self) -> torch.Tensor:
+        return self.judge.real_features if self.judge.real_features is not None else torch.cat(self.real)
+
     def compute(self) -> dict[str, float]:
-        figures = {FID: frechet_distance(self.judge.real_features, torch.cat(self.features))}
-        if self.count:
-            figures[CLASS_ACCURACY] = self.correct / self.count
-        return figures
+        return {FID: frechet_distance(self.real_features(), torch.cat(self.features))} | self.accuracy()
+
+    def accuracy(self) -> dict[str, float]:
+        """The class accuracy alone (none without labels or a classifier), for too few images for FID."""
+        return {CLASS_ACCURACY: self.correct / self.count} if self.count else {}
