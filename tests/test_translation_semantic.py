@@ -8,14 +8,17 @@ import json
 import pytest
 import torch
 from omegaconf import OmegaConf
-from test_translation_cli import folders, translation_args  # noqa: F401  (the session's tiny folders)
+from test_translation_cli import folders, quiet, translation_args  # noqa: F401  (the session's tiny folders)
 
 from conftest import describe, run_many
+from gan_cli.commands.compose import compose_config
 from gan_cli.data.translation import TranslationImages
 from gan_cli.data.translation_folders import TranslationSplits
+from gan_cli.errors import UserError
 from gan_cli.metrics.classifier import accuracy
 from gan_cli.metrics.semantic import translation_judges
 from gan_cli.metrics.translation import SemanticScores
+from gan_cli.training.train import train
 
 CLASSES, SIZE = 4, 16
 
@@ -127,3 +130,12 @@ def test_the_semantic_scalars_are_declared_and_logged(semantic_runs, name):
     extractor = "random_conv" if "unpaired" in name else "classifier"
     assert summary["eval_extractor"].startswith(extractor)
     assert summary["best_metric"] == SEMANTIC_RUNS[name][-1].split("=")[1]
+
+
+def test_too_few_held_out_images_for_fid_is_one_line_before_training(folders, tmp_path):  # noqa: F811
+    args = translation_args("pix2pix", "data=fashion_edges", f"data.root={folders['fashion']}", "eval.num_samples=1")
+    with pytest.raises(UserError) as error:
+        train(compose_config(args), tmp_path / "run", quiet())
+    message = str(error.value)
+    assert "eval.num_samples" in message and "gives 1" in message and "\n" not in message
+    assert not (tmp_path / "run" / "checkpoints").exists()

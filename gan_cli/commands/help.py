@@ -30,6 +30,7 @@ EXAMPLES = """\
   gan-train model=cgan train.steps=5000              conditional GAN
   gan-train model=pix2pix data=fashion_edges         edge maps → Fashion-MNIST, paired
   gan-train model=cyclegan data=fashion_edges        the same task, unpaired
+  gan-train model=pix2pix data=mnist_edges           outlines → MNIST digits, paired (no extra install)
   gan-train model=pix2pix data=paired_folder data.path=~/facades model.image_size=256
   gan-train --cfg job                                print the composed config and stop"""
 
@@ -138,7 +139,9 @@ EVAL_INTRODUCTION = """\
 gan-eval scores samples against real data and prints a table (or one JSON object with json=true):
 FID, KID, precision, recall, density, coverage, and class accuracy for a cGAN. ckpt= takes a
 checkpoint file or a run directory (its checkpoints/last.pt) and draws samples as training scores
-them, with the checkpoint's own data and eval settings, so its figures match metrics.jsonl.
+them, with the checkpoint's own data and eval settings, so its figures match metrics.jsonl; a
+pix2pix or CycleGAN checkpoint is scored on its held-out translations (L1, PSNR, SSIM, FID and
+class accuracy in its domains' classifier features).
 images=DIR scores a folder of images against the data you name. It writes nothing but the metrics
 cache (~/.cache/gan-cli/metrics, or $GAN_CLI_CACHE)."""
 

@@ -40,7 +40,7 @@ class Pix2PixConfig(ModelConfig):
 
 @register_family("pix2pix", Pix2PixConfig)
 class Pix2Pix(TranslationFamily):
-    data_hint = "it needs paired images; use data=fashion_edges or data=paired_folder (model=cyclegan takes unpaired data)"
+    data_hint = "it needs paired images; use data=fashion_edges, data=mnist_edges or data=paired_folder (model=cyclegan takes unpaired data)"
     critic_norm_fix = "model.norm=instance"
 
     @classmethod

@@ -45,7 +45,7 @@ class TranslationFamily(Family):
     """A family whose ``generate`` translates ``inputs["input"]`` into the target domain."""
 
     needs_fields = ("input", "target")
-    data_hint = "it translates images; use data=fashion_edges, data=paired_folder or data=unpaired_folder"
+    data_hint = "it translates images; use data=fashion_edges, data=mnist_edges, data=paired_folder or data=unpaired_folder"
 
     @property
     def target_channels(self) -> int:

@@ -29,7 +29,7 @@ from gan_cli.families.base import Phase, Scalars, gradient_norm_name
 from gan_cli.families.translation import TranslationFamily
 from gan_cli.metrics.quality import QualityScorer, RealImages, build_scorer, describe_source, scores_samples, too_few_real
 from gan_cli.metrics.semantic import translation_judges
-from gan_cli.metrics.translation import TranslationJudges
+from gan_cli.metrics.translation import FID_MIN_IMAGES, TranslationJudges
 from gan_cli.objectives.augment import augment_inputs, parse_policy
 from gan_cli.objectives.losses import R1Penalty
 from gan_cli.training.checkpoint import load_checkpoint
@@ -125,6 +125,12 @@ def translation_judges_for(cfg: DictConfig, dataset: TrainingData, heldout, fami
     """The FID and class-accuracy judges of a translation family's held-out scores (None for other families)."""
     if not (cfg.eval.enabled and isinstance(family, TranslationFamily) and heldout is not None):
         return None
+    fewest = min(len(heldout.input), len(heldout.target))
+    if fewest < FID_MIN_IMAGES:
+        raise UserError(
+            f"held-out translations are scored by FID, which needs at least {FID_MIN_IMAGES} images of each domain, and "
+            f"the {heldout.split} split gives {fewest}; raise eval.num_samples (0: all), add images to that split, or set eval.enabled=false"
+        )
     with console.status("preparing the translation metrics (classifiers trained or read from eval.cache_dir)"):
         judges = translation_judges(cfg.eval, dataset, heldout, family.has_cycle, WorkTracker(console))
     say(console, f"judging translations with {judges.target.extractor.describe()}")
